@@ -1,0 +1,8 @@
+# The paper's 200-epoch schedule (Table 5, Fig. 3a): warm-up 10 epochs, cosine to epoch 200.
+_base_ = 'byol_lc_r50_16xb256-400e.py'
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=190, by_epoch=True, begin=10, end=200, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=200)

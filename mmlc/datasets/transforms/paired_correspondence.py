@@ -1,0 +1,196 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+import copy
+from typing import List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms.utils import cache_randomness
+from mmpretrain.datasets.transforms import RandomResizedCrop
+from mmpretrain.registry import TRANSFORMS
+
+
+def _byol_colour_pipeline(blur_prob: float, solarize_prob: float) -> List[dict]:
+    """BYOL's colour augmentations (mmpretrain's ``imagenet_bs32_byol`` views, minus crop and flip)."""
+    return [
+        dict(
+            type='RandomApply',
+            transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)],
+            prob=0.8),
+        dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
+        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=blur_prob),
+        dict(type='Solarize', thr=128, prob=solarize_prob),
+    ]
+
+
+#: BYOL's first view (blur always, never solarize): the default colour pipeline of I_c.
+BYOL_VIEW1_COLOUR = _byol_colour_pipeline(blur_prob=1.0, solarize_prob=0.0)
+#: BYOL's second view (blur 0.1, solarize 0.2): the default colour pipeline of I_sc.
+BYOL_VIEW2_COLOUR = _byol_colour_pipeline(blur_prob=0.1, solarize_prob=0.2)
+
+_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
+
+
+def _check_range(name: str, value: Sequence[float], low: float, high: Optional[float]) -> Tuple[float, float]:
+    """Validate a (min, max) pair with ``low < min <= max (<= high)``."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise ValueError(f'{name} must be a (min, max) pair, got {value!r}')
+    lo, hi = float(value[0]), float(value[1])
+    if not (low < lo <= hi and (high is None or hi <= high)):
+        bound = f' <= {high}' if high is not None else ''
+        raise ValueError(f'{name} must satisfy {low} < min <= max{bound}, got {value!r}')
+    return lo, hi
+
+
+def as_three_channel_uint8(img: np.ndarray, source: str = '<unknown>') -> np.ndarray:
+    """Bring a decoded image to (H, W, 3) uint8: grey is replicated, an alpha channel dropped.
+
+    Args:
+        img (np.ndarray): (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image; uint8 or uint16.
+        source (str): Where the image came from, for error messages.
+
+    Returns:
+        np.ndarray: (H, W, 3) uint8.
+    """
+    if not isinstance(img, np.ndarray):
+        raise ValueError(f'image {source} was not decoded into an array (got {type(img).__name__})')
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f'image {source} has unusable shape {img.shape}')
+    if img.dtype == np.uint16:
+        img = (img // 257).astype(np.uint8)  # 65535 -> 255
+    elif img.dtype != np.uint8:
+        raise ValueError(f'image {source} has dtype {img.dtype}; expected uint8 or uint16')
+    channels = img.shape[2]
+    if channels == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif channels == 4:
+        img = img[..., :3]  # drop alpha (decoders put it last)
+    elif channels != 3:
+        raise ValueError(f'image {source} has {channels} channels; expected 1, 3 or 4')
+    return np.ascontiguousarray(img)
+
+
+@TRANSFORMS.register_module()
+class PairedCorrespondenceTransform(BaseTransform):
+    """Make the two views of the LC-loss from one image and record how they correspond.
+
+    - I_c: the whole image resized to ``size x size`` (no crop, no flip), then ``c_pipeline``.
+    - I_sc: a random resized crop (sampled exactly as mmpretrain's ``RandomResizedCrop``) resized to
+      ``size x size``, mirrored horizontally with probability ``flip_prob``, then ``sc_pipeline``.
+
+    Required Keys:
+
+    - img
+
+    Modified Keys:
+
+    - img: becomes ``[I_c, I_sc]``, each (size, size, 3) uint8
+    - img_shape
+
+    Added Keys:
+
+    - sc_box: (4,) float32 crop ``[x0, y0, x1, y1]`` of I_sc in the input image (covers
+      ``x0 <= x < x1``)
+    - sc_flip: bool, whether I_sc was mirrored after cropping
+    - src_shape: (H, W) of the image this transform received (the original image in the standard
+      pipeline ``LoadImageFromFile -> PairedCorrespondenceTransform``)
+
+    Pack the added keys with ``PackInputs(algorithm_keys=['sc_box', 'sc_flip', 'src_shape'])``.
+
+    Args:
+        size (int): Output side of both views. Defaults to 224.
+        scale (tuple[float, float]): Crop area range relative to the image, as ``crop_ratio_range``
+            of ``RandomResizedCrop``. Defaults to (0.08, 1.0).
+        ratio (tuple[float, float]): Crop aspect-ratio range. Defaults to (3/4, 4/3).
+        flip_prob (float): Probability of mirroring I_sc. Defaults to 0.5.
+        interpolation (str): Resize interpolation. Defaults to 'bicubic' (BYOL's).
+        backend (str): Resize backend, 'cv2' or 'pillow'. Defaults to 'pillow' (BYOL's).
+        c_pipeline (list[dict], optional): Colour transforms of I_c. Defaults to BYOL's view 1.
+        sc_pipeline (list[dict], optional): Colour transforms of I_sc. Defaults to BYOL's view 2.
+        max_attempts (int): Crop sampling attempts before the central-crop fallback. Defaults to 10.
+    """
+
+    def __init__(self,
+                 size: int = 224,
+                 scale: Tuple[float, float] = (0.08, 1.0),
+                 ratio: Tuple[float, float] = (3. / 4., 4. / 3.),
+                 flip_prob: float = 0.5,
+                 interpolation: str = 'bicubic',
+                 backend: str = 'pillow',
+                 c_pipeline: Optional[List[dict]] = None,
+                 sc_pipeline: Optional[List[dict]] = None,
+                 max_attempts: int = 10) -> None:
+        if not (isinstance(size, int) and size > 0):
+            raise ValueError(f'size must be a positive int, got {size!r}')
+        self.scale = _check_range('scale', scale, 0., 1.)
+        self.ratio = _check_range('ratio', ratio, 0., None)
+        if not (isinstance(flip_prob, (int, float)) and 0 <= flip_prob <= 1):
+            raise ValueError(f'flip_prob must be in [0, 1], got {flip_prob!r}')
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}')
+        if backend not in ('cv2', 'pillow'):
+            raise ValueError(f"backend must be 'cv2' or 'pillow', got {backend!r}")
+        self.size = size
+        self.flip_prob = float(flip_prob)
+        self.interpolation = interpolation
+        self.backend = backend
+        self.c_pipeline_cfg = copy.deepcopy(BYOL_VIEW1_COLOUR if c_pipeline is None else list(c_pipeline))
+        self.sc_pipeline_cfg = copy.deepcopy(BYOL_VIEW2_COLOUR if sc_pipeline is None else list(sc_pipeline))
+        self.c_pipeline = Compose(self.c_pipeline_cfg)
+        self.sc_pipeline = Compose(self.sc_pipeline_cfg)
+        # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.
+        self._crop_sampler = RandomResizedCrop(
+            scale=size, crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,
+            max_attempts=max_attempts, interpolation=interpolation, backend=backend)
+
+    @cache_randomness
+    def _rand_flip(self) -> bool:
+        return bool(np.random.rand() < self.flip_prob)
+
+    def _resize(self, img: np.ndarray) -> np.ndarray:
+        return mmcv.imresize(img, (self.size, self.size), interpolation=self.interpolation,
+                             backend=self.backend)
+
+    @staticmethod
+    def _colour(pipeline: Compose, results: dict, view: np.ndarray) -> np.ndarray:
+        out = pipeline(dict(results, img=view, img_shape=view.shape[:2]))
+        if out is None:
+            raise RuntimeError(f'a colour transform dropped the sample {results.get("img_path")}; '
+                               'colour pipelines must not filter samples')
+        return out['img']
+
+    def transform(self, results: dict) -> dict:
+        """Produce ``[I_c, I_sc]`` and the crop/flip record.
+
+        Args:
+            results (dict): Result dict with ``img`` (H, W[, C]).
+
+        Returns:
+            dict: The updated result dict.
+        """
+        img = as_three_channel_uint8(results['img'], str(results.get('img_path', '<in memory>')))
+        h, w = img.shape[:2]
+        top, left, crop_h, crop_w = self._crop_sampler.rand_crop_params(img)
+        flip = self._rand_flip()
+
+        view_c = self._resize(img)  # (size, size, 3)
+        crop = mmcv.imcrop(img, np.array([left, top, left + crop_w - 1, top + crop_h - 1]))
+        view_sc = self._resize(crop)  # (size, size, 3)
+        if flip:
+            view_sc = mmcv.imflip(view_sc, direction='horizontal')
+
+        results['img'] = [self._colour(self.c_pipeline, results, view_c),
+                          self._colour(self.sc_pipeline, results, view_sc)]
+        results['img_shape'] = (self.size, self.size)
+        results['sc_box'] = np.array([left, top, left + crop_w, top + crop_h], dtype=np.float32)
+        results['sc_flip'] = flip
+        results['src_shape'] = (h, w)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio}, '
+                f'flip_prob={self.flip_prob}, interpolation={self.interpolation!r}, '
+                f'backend={self.backend!r}, c_pipeline={self.c_pipeline_cfg}, '
+                f'sc_pipeline={self.sc_pipeline_cfg})')

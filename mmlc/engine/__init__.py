@@ -1,0 +1,9 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+from .checkpoint import mmengine_checkpoint_safe_globals, register_checkpoint_safe_globals
+from .dist import init_cpu_process_group
+from .model_wrappers import DeviceAgnosticDDP
+
+__all__ = [
+    'DeviceAgnosticDDP', 'init_cpu_process_group', 'mmengine_checkpoint_safe_globals',
+    'register_checkpoint_safe_globals'
+]

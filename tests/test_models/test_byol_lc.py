@@ -1,0 +1,155 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+"""BYOLLocalContrast: BYOL compatibility, loss weighting, gradient routing, and the local neck."""
+import copy
+
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import mmlc  # noqa: F401
+from mmlc.models.utils import correspondence_grid
+
+BYOL_CFG = dict(
+    type='BYOL',
+    base_momentum=0.004,
+    backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')),
+    neck=dict(type='NonLinearNeck', in_channels=512, hid_channels=64, out_channels=32, num_layers=2,
+              with_bias=True, with_last_bn=False, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
+    head=dict(
+        type='LatentPredictHead',
+        predictor=dict(type='NonLinearNeck', in_channels=32, hid_channels=64, out_channels=32, num_layers=2,
+                       with_bias=True, with_last_bn=False, with_avg_pool=False, norm_cfg=dict(type='BN1d')),
+        loss=dict(type='CosineSimilarityLoss')),
+    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
+
+
+def lc_cfg(alpha=0.1, **local_head):
+    cfg = copy.deepcopy(BYOL_CFG)
+    cfg.update(type='BYOLLocalContrast', alpha=alpha,
+               local_neck=dict(type='LocalProjectionNeck', in_channels=512, hid_channels=64, out_channels=16,
+                               norm_cfg=dict(type='BN')),
+               local_head=dict(type='LCLossHead', **local_head))
+    return cfg
+
+
+def batch(b=3, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs = [torch.randn(b, 3, size, size, generator=g), torch.randn(b, 3, size, size, generator=g)]
+    samples = []
+    for k in range(b):
+        s = DataSample()
+        s.set_field(torch.tensor([10. * k, 5., 10. * k + 100., 125.]), 'sc_box')
+        s.set_field(bool(k % 2), 'sc_flip')
+        s.set_field((150, 200), 'src_shape')
+        samples.append(s)
+    return inputs, samples
+
+
+def test_alpha_zero_equals_mmpretrain_byol_and_byol_weights_load():
+    torch.manual_seed(0)
+    byol = MODELS.build(BYOL_CFG)
+    lc = MODELS.build(lc_cfg(alpha=0.0))
+    missing, unexpected = lc.load_state_dict(byol.state_dict(), strict=False)
+    assert unexpected == []
+    assert missing and all(k.startswith(('local_neck.', 'target_local_neck.')) for k in missing)
+    assert {k.split('.')[0] for k in missing} == {'local_neck', 'target_local_neck'}
+    inputs, samples = batch()
+    want = byol.loss(inputs, samples)['loss']
+    got = lc.loss(inputs, samples)
+    torch.testing.assert_close(got['loss_global'], want, rtol=1e-6, atol=1e-6)
+    assert got['loss_local'].item() == 0.0
+
+
+def test_losses_are_weighted_by_alpha():
+    torch.manual_seed(0)
+    ref = MODELS.build(lc_cfg(alpha=0.0))
+    lc = MODELS.build(lc_cfg(alpha=0.3))
+    lc.load_state_dict(ref.state_dict())
+    inputs, samples = batch()
+    ref_out = ref.loss(inputs, samples)
+    out = lc.loss(inputs, samples)
+    torch.testing.assert_close(out['loss_global'], 0.7 * ref_out['loss_global'], rtol=1e-5, atol=1e-6)
+    # The local term recomputed by hand from the branches: target (EMA = online at step 0) on I_c,
+    # online on I_sc, through the correspondence grid.
+    with torch.no_grad():
+        target = lc.target_local_neck(lc.target_net.module[0](inputs[0]))[0]
+        online = lc.local_neck(lc.backbone(inputs[1]))[0]
+    grid = correspondence_grid(torch.stack([s.sc_box for s in samples]), torch.tensor([s.sc_flip for s in samples]),
+                               torch.tensor([s.src_shape for s in samples]), target.shape[-2:])
+    want_local = mmlc.models.local_contrastive_loss(target, online, grid, tau=0.2)
+    torch.testing.assert_close(out['loss_local'], 0.3 * want_local, rtol=1e-4, atol=1e-6)
+    assert 0 < out['lc_valid_ratio'] <= 1 and not out['lc_valid_ratio'].requires_grad
+
+
+def test_local_loss_trains_online_local_branch_only():
+    torch.manual_seed(0)
+    lc = MODELS.build(lc_cfg(alpha=1.0))
+    inputs, samples = batch()
+    out = lc.loss(inputs, samples)
+    out['loss_local'].backward()
+    assert lc.local_neck.conv1.weight.grad.abs().sum() > 0
+    assert lc.backbone.layer4[1].conv2.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in lc.target_local_neck.parameters())
+    assert all(p.grad is None for p in lc.target_net.parameters())
+    # With alpha = 1 the global loss carries weight 0: the global projector gets zero gradient.
+    assert out['loss_global'].item() == 0.0
+
+
+def test_target_local_neck_follows_the_online_one_by_ema():
+    torch.manual_seed(0)
+    lc = MODELS.build(lc_cfg())
+    from mmengine.logging import MessageHub
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    inputs, samples = batch()
+    lc.loss(inputs, samples)  # step 0 copies the online weights
+    torch.testing.assert_close(lc.target_local_neck.module.conv1.weight, lc.local_neck.conv1.weight)
+    old_target = lc.target_local_neck.module.conv1.weight.clone()
+    with torch.no_grad():
+        lc.local_neck.conv1.weight.add_(1.0)
+    lc.loss(inputs, samples)  # step 1: m = 0.004 at the start of the cosine schedule
+    steps, max_iters = 1, 10
+    import math
+    m = 0 - (0 - 0.004) * (math.cos(math.pi * steps / max_iters) + 1) / 2
+    torch.testing.assert_close(lc.target_local_neck.module.conv1.weight,
+                               (1 - m) * old_target + m * lc.local_neck.conv1.weight)
+
+
+@pytest.mark.parametrize('alpha', [-0.1, 1.5, '0.1'])
+def test_alpha_outside_unit_interval_is_a_build_error(alpha):
+    with pytest.raises(ValueError, match='alpha'):
+        MODELS.build(lc_cfg(alpha=alpha))
+
+
+def test_local_head_options():
+    with pytest.raises(ValueError, match='loss_type'):
+        MODELS.build(dict(type='LCLossHead', loss_type='l1'))
+    with pytest.raises(ValueError, match='tau'):
+        MODELS.build(dict(type='LCLossHead', tau=0))
+    torch.manual_seed(0)
+    lc = MODELS.build(lc_cfg(alpha=1.0, loss_type='mse'))
+    inputs, samples = batch()
+    out = lc.loss(inputs, samples)
+    # Normalised MSE lies in [0, 4]; with random weights it is well inside.
+    assert 0 < out['loss_local'].item() < 4
+
+
+def test_local_projection_neck_shapes_and_bn_naming():
+    neck = MODELS.build(dict(type='LocalProjectionNeck', in_channels=8, hid_channels=6, out_channels=4,
+                             norm_cfg=dict(type='BN')))
+    names = [n for n, _ in neck.named_parameters()]
+    assert names == ['conv1.weight', 'bn.weight', 'bn.bias', 'conv2.weight', 'conv2.bias']
+    x = torch.randn(2, 8, 3, 5)
+    (y, ) = neck((torch.randn(2, 3, 6, 10), x))
+    assert y.shape == (2, 4, 3, 5)
+    # By hand: conv1 -> BN (train mode: batch statistics) -> ReLU -> conv2.
+    h = torch.einsum('oc,bchw->bohw', neck.conv1.weight[:, :, 0, 0], x)
+    mean = h.mean(dim=(0, 2, 3), keepdim=True)
+    var = h.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    h = ((h - mean) / torch.sqrt(var + neck.bn.eps)) * neck.bn.weight[None, :, None, None] + neck.bn.bias[None, :,
+                                                                                                       None, None]
+    h = h.clamp(min=0)
+    want = torch.einsum('oc,bchw->bohw', neck.conv2.weight[:, :, 0, 0], h) + neck.conv2.bias[None, :, None, None]
+    torch.testing.assert_close(y, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match='out_channels'):
+        MODELS.build(dict(type='LocalProjectionNeck', out_channels=0))

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Quick start, command 1: set up .venv if needed, then run the demo pretraining (ResNet-18, BYOL + LC-loss,
+# 300 iterations on scikit-image's bundled photos, CPU) into work_dirs/demo. Extra args go to tools/train.py.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$ROOT/tools/setup_env.sh"
+cd "$ROOT"
+exec "$ROOT/.venv/bin/python" tools/train.py configs/byol_lc_r18_1xb8-300i_skimage.py --work-dir work_dirs/demo "$@"
