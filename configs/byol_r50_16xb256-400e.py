@@ -7,7 +7,8 @@ _base_ = 'mmpretrain::byol/byol_resnet50_16xb256-coslr-200e_in1k.py'
 # mmpretrain's CosineEMA momentum is the weight of the *new* parameters: EMA 0.996 -> 1 is 0.004 -> 0.
 model = dict(base_momentum=0.004)
 
-optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
+# fp16 mixed precision (AmpOptimWrapper's default loss scale is dynamic).
+optim_wrapper = dict(type='AmpOptimWrapper')
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
@@ -17,3 +18,7 @@ train_cfg = dict(max_epochs=400)
 
 default_hooks = dict(logger=dict(interval=50))
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+
+# Inheriting across packages ('mmpretrain::') tags every base dict with `_scope_`; mmengine passes that tag
+# on to the collate function as an argument, so the collate config is restated without it.
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))

@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, MODELS
 
 import mmlc  # noqa: F401
@@ -83,6 +84,7 @@ def test_byol_baseline_shares_the_schedule():
 
 def test_demo_dataset_yields_paired_views():
     cfg = Config.fromfile(DEMO_CONFIG)
+    init_default_scope(cfg.default_scope)  # as the Runner does
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(dataset) == 10
     item = dataset[0]

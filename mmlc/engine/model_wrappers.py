@@ -1,12 +1,13 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 from mmengine.model import MMDistributedDataParallel
-from mmpretrain.registry import MODEL_WRAPPERS
+from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
 
 @MODEL_WRAPPERS.register_module()
 class DeviceAgnosticDDP(MMDistributedDataParallel):
-    """``MMDistributedDataParallel`` that also wraps a model living on the CPU.
+    """``MMDistributedDataParallel`` that also wraps a model living on the CPU (in mmengine's registry,
+    where the Runner looks model wrappers up).
 
     mmengine's Runner always passes ``device_ids=[LOCAL_RANK]``, which PyTorch rejects for CPU modules
     (``DistributedDataParallel device_ids and output_device arguments only work with single-device/

@@ -46,3 +46,32 @@ def test_allow_list_is_data_only():
     assert 'HistoryBuffer' in names and 'ndarray' in names and '_reconstruct' in names
     # No callables that run arbitrary code (eval, exec, os.system, builtins.getattr ...).
     assert not names & {'eval', 'exec', 'system', 'getattr', 'apply', '__import__'}
+
+
+def test_history_buffer_keeps_its_statistics_after_a_weights_only_load(tmp_path):
+    buf = HistoryBuffer()
+    for v in (1.0, 2.0, 6.0):
+        buf.update(v)
+    path = tmp_path / 'hb.pth'
+    torch.save(dict(buf=buf), path)
+    # Nothing outside torch's defaults and mmlc's allow-list; in particular no builtins.getattr.
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+    loaded = torch.load(path, weights_only=True)['buf']
+    assert loaded.mean() == 3.0 and loaded.max() == 6.0 and loaded.statistics('min') == 1.0
+
+
+def test_sanitize_a_plain_mmengine_checkpoint(tmp_path):
+    from mmlc.engine import sanitize_checkpoint
+    from mmlc.engine.checkpoint import MMENGINE_HISTORY_BUFFER_GETSTATE, _history_buffer_state
+    buf = HistoryBuffer()
+    buf.update(4.0)
+    plain = tmp_path / 'plain.pth'
+    try:  # write the file as mmengine without mmlc does: statistics functions pickled through getattr
+        HistoryBuffer.__getstate__ = MMENGINE_HISTORY_BUFFER_GETSTATE
+        torch.save(dict(buf=buf), plain)
+    finally:
+        HistoryBuffer.__getstate__ = _history_buffer_state
+    with pytest.raises(pickle.UnpicklingError, match='getattr'):
+        torch.load(plain, weights_only=True)
+    sanitize_checkpoint(str(plain), str(tmp_path / 'clean.pth'))
+    assert torch.load(tmp_path / 'clean.pth', weights_only=True)['buf'].current() == 4.0

@@ -72,3 +72,35 @@ def test_batch_elements_are_independent():
 def test_degenerate_box_raises():
     with pytest.raises(ValueError, match='x1 > x0'):
         _grid([10, 0, 10, 5], False, [5, 20], (2, 2))
+
+
+def test_inverse_grid_by_hand():
+    # 100 x 200 image; I_sc = crop [50, 0, 150, 100] seen as a 2 x 2 map. I_sc cell centres are at 1/4 and
+    # 3/4 of the crop: x = 75, 125 and y = 25, 75 in the original; I_c is the whole image, so
+    # x' = 2 X / 200 - 1 = -0.25, 0.25 and y' = 2 Y / 100 - 1 = -0.5, 0.5.
+    from mmlc.models.utils import inverse_correspondence_grid
+    g = inverse_correspondence_grid(torch.tensor([[50., 0., 150., 100.]]), torch.tensor([False]),
+                                    torch.tensor([[100, 200]]), (2, 2))[0]
+    torch.testing.assert_close(g[..., 0], torch.tensor([[-0.25, 0.25]] * 2))
+    torch.testing.assert_close(g[..., 1], torch.tensor([[-0.5, -0.5], [0.5, 0.5]]))
+    # Flipped: the left I_sc cell shows the right part of the crop.
+    gf = inverse_correspondence_grid(torch.tensor([[50., 0., 150., 100.]]), torch.tensor([True]),
+                                     torch.tensor([[100, 200]]), (2, 2))[0]
+    torch.testing.assert_close(gf[..., 0], torch.tensor([[0.25, -0.25]] * 2))
+
+
+def test_inverse_grid_inverts_the_forward_grid():
+    # I_sc cell centres mapped into I_c, then I_c -> I_sc with the forward map at those points, return home.
+    from mmlc.models.utils import inverse_correspondence_grid
+    box, flip, shape = torch.tensor([[30., 20., 130., 95.]]), torch.tensor([True]), torch.tensor([[120, 160]])
+    inv = inverse_correspondence_grid(box, flip, shape, (3, 5))[0]  # (3, 5, 2) points in I_c
+    # Forward map of an arbitrary I_c point (not a cell centre): x_sc = 2 (X - x0) / (x1 - x0) - 1, mirrored.
+    X = (inv[..., 0] + 1) / 2 * 160
+    Y = (inv[..., 1] + 1) / 2 * 120
+    x_sc = -(2 * (X - 30) / 100 - 1)
+    y_sc = 2 * (Y - 20) / 75 - 1
+    xs = (torch.arange(5) + 0.5) / 5 * 2 - 1
+    ys = (torch.arange(3) + 0.5) / 3 * 2 - 1
+    torch.testing.assert_close(x_sc, xs.expand(3, 5))
+    torch.testing.assert_close(y_sc, ys[:, None].expand(3, 5))
+    assert (inv.abs() <= 1).all()

@@ -6,6 +6,7 @@ import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 from mmcv.transforms.utils import cache_randomness
+from mmengine.registry import DefaultScope
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
@@ -138,8 +139,11 @@ class PairedCorrespondenceTransform(BaseTransform):
         self.backend = backend
         self.c_pipeline_cfg = copy.deepcopy(BYOL_VIEW1_COLOUR if c_pipeline is None else list(c_pipeline))
         self.sc_pipeline_cfg = copy.deepcopy(BYOL_VIEW2_COLOUR if sc_pipeline is None else list(sc_pipeline))
-        self.c_pipeline = Compose(self.c_pipeline_cfg)
-        self.sc_pipeline = Compose(self.sc_pipeline_cfg)
+        # Built in mmpretrain's scope (which falls back to mmcv's) whatever the caller's default scope,
+        # so that nested configs such as RandomApply(transforms=[ColorJitter]) resolve too.
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            self.c_pipeline = Compose([TRANSFORMS.build(t) for t in self.c_pipeline_cfg])
+            self.sc_pipeline = Compose([TRANSFORMS.build(t) for t in self.sc_pipeline_cfg])
         # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.
         self._crop_sampler = RandomResizedCrop(
             scale=size, crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,

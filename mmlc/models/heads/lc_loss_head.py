@@ -5,7 +5,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from ..losses import local_contrastive_loss, local_mse_loss
+from ..losses import check_lc_options, local_contrastive_loss, local_mse_loss
 
 
 @MODELS.register_module()
@@ -16,20 +16,28 @@ class LCLossHead(BaseModule):
         tau (float): Temperature of the local contrastive loss. Defaults to 0.2.
         loss_type (str): ``'contrastive'`` for the paper's LC-loss (Eq. 2-4) or ``'mse'`` for the
             Table 6 ablation "BYOL + Local MSE loss". Defaults to ``'contrastive'``.
+        impl (str): LC-loss implementation, ``'auto'``, ``'naive'`` or ``'lean'`` (see
+            :func:`~mmlc.models.losses.local_contrastive_loss`). Defaults to ``'auto'``.
+        chunk_size (int): Target cells per chunk of the lean path. Defaults to 256.
         init_cfg (dict, optional): Unused (the head has no parameters). Defaults to None.
     """
 
     LOSS_TYPES = ('contrastive', 'mse')
 
-    def __init__(self, tau: float = 0.2, loss_type: str = 'contrastive',
+    def __init__(self,
+                 tau: float = 0.2,
+                 loss_type: str = 'contrastive',
+                 impl: str = 'auto',
+                 chunk_size: int = 256,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if loss_type not in self.LOSS_TYPES:
             raise ValueError(f'loss_type must be one of {self.LOSS_TYPES}, got {loss_type!r}')
-        if not (isinstance(tau, (int, float)) and tau > 0):
-            raise ValueError(f'tau must be a number > 0, got {tau!r}')
+        check_lc_options(tau, impl, chunk_size)
         self.tau = float(tau)
         self.loss_type = loss_type
+        self.impl = impl
+        self.chunk_size = chunk_size
 
     def loss(self, target: Tensor, online: Tensor, grid: Tensor) -> Tensor:
         """Compute the local loss.
@@ -44,7 +52,7 @@ class LCLossHead(BaseModule):
         """
         if self.loss_type == 'mse':
             return local_mse_loss(target, online, grid)
-        return local_contrastive_loss(target, online, grid, tau=self.tau)
+        return local_contrastive_loss(target, online, grid, tau=self.tau, impl=self.impl, chunk_size=self.chunk_size)
 
     def extra_repr(self) -> str:
-        return f'tau={self.tau}, loss_type={self.loss_type!r}'
+        return f'tau={self.tau}, loss_type={self.loss_type!r}, impl={self.impl!r}'

@@ -1,4 +1,4 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-from .local_contrastive_loss import local_contrastive_loss, local_mse_loss
+from .local_losses import LC_IMPLS, check_lc_options, local_contrastive_loss, local_mse_loss
 
-__all__ = ['local_contrastive_loss', 'local_mse_loss']
+__all__ = ['LC_IMPLS', 'check_lc_options', 'local_contrastive_loss', 'local_mse_loss']

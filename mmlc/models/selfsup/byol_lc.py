@@ -1,5 +1,5 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..utils import correspondence_grid
+from ..utils import correspondence_grid, inverse_correspondence_grid
 
 
 @MODELS.register_module()
@@ -27,13 +27,22 @@ class BYOLLocalContrast(BYOL):
     ``neck``, ``head``, ``target_net``), so a BYOL checkpoint loads with only the local-branch keys
     (``local_neck``, ``target_local_neck``) missing.
 
+    Beyond the paper (both off by default): several backbone stages, each with its own local neck
+    and weight (``local_neck`` a list; the backbone's ``out_indices`` must produce those stages and
+    each neck's ``in_index`` picks its stage from the backbone's output tuple; the global neck always
+    reads the last one), and a symmetric LC-loss that adds the target branch on I_sc against the
+    online branch on I_c through the inverse correspondence, averaging the two directions.
+
     Args:
         backbone (dict): Backbone config.
         neck (dict): Global projector config.
         head (dict): Global ``LatentPredictHead`` config (predictor + loss).
-        local_neck (dict): Local projector config, e.g. ``LocalProjectionNeck``.
+        local_neck (dict | list[dict]): Local projector config(s), e.g. ``LocalProjectionNeck``.
         local_head (dict): Local loss head config, e.g. ``LCLossHead``.
         alpha (float): Weight of the local loss, in [0, 1]. Defaults to 0.1.
+        local_weights (Sequence[float], optional): Weight of each level's local loss; required to
+            have one entry per local neck. Defaults to 1 for a single neck and ``1 / L`` for L necks.
+        symmetric (bool): Also apply LC-loss from I_sc (target) to I_c (online). Defaults to False.
         base_momentum (float): mmpretrain ``CosineEMA`` momentum (weight of the *new* parameters):
             the paper's EMA 0.996 -> 1 is 0.004. Defaults to 0.004.
         pretrained (str, optional): Checkpoint to load. Defaults to None.
@@ -45,15 +54,25 @@ class BYOLLocalContrast(BYOL):
                  backbone: dict,
                  neck: dict,
                  head: dict,
-                 local_neck: dict,
+                 local_neck: Union[dict, List[dict]],
                  local_head: dict,
                  alpha: float = 0.1,
+                 local_weights: Optional[Sequence[float]] = None,
+                 symmetric: bool = False,
                  base_momentum: float = 0.004,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
+        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
             raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+        necks = list(local_neck) if isinstance(local_neck, (list, tuple)) else [local_neck]
+        if not necks:
+            raise ValueError('local_neck must be a config or a non-empty list of configs')
+        if local_weights is None:
+            local_weights = [1. / len(necks)] * len(necks)
+        if len(local_weights) != len(necks) or any(not (w >= 0) for w in local_weights):
+            raise ValueError(f'local_weights must hold one non-negative weight per local neck '
+                             f'({len(necks)}), got {local_weights!r}')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -63,18 +82,66 @@ class BYOLLocalContrast(BYOL):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.alpha = float(alpha)
-        self.local_neck = MODELS.build(local_neck)
+        self.local_weights = [float(w) for w in local_weights]
+        self.symmetric = bool(symmetric)
+        # One neck keeps the plain `local_neck.*` parameter names; several become `local_neck.<level>.*`.
+        self.local_neck = (MODELS.build(necks[0]) if len(necks) == 1 else
+                           nn.ModuleList(MODELS.build(cfg) for cfg in necks))
         self.local_head = MODELS.build(local_head)
         self.target_local_neck = CosineEMA(self.local_neck, momentum=base_momentum)
 
+    def _levels(self) -> List[Tuple[nn.Module, nn.Module, float]]:
+        """(online neck, target neck, weight) for each local level."""
+        online, target = self.local_neck, self.target_local_neck.module
+        if not isinstance(online, nn.ModuleList):
+            online, target = [online], [target]
+        return list(zip(online, target, self.local_weights))
+
     @staticmethod
-    def correspondence(data_samples: List[DataSample], feat_size: torch.Size,
-                       device: torch.device) -> Tensor:
-        """Build the (B, h, w, 2) I_c -> I_sc grid from the transform's records in the samples."""
+    def _records(data_samples: List[DataSample]) -> Tuple[Tensor, Tensor, Tensor]:
         sc_box = torch.stack([torch.as_tensor(s.sc_box, dtype=torch.float32) for s in data_samples])
         sc_flip = torch.as_tensor([bool(s.sc_flip) for s in data_samples])
         src_shape = torch.stack([torch.as_tensor(s.src_shape[:2]) for s in data_samples])
-        return correspondence_grid(sc_box, sc_flip, src_shape, feat_size).to(device)
+        return sc_box, sc_flip, src_shape
+
+    def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
+                       inverse: bool = False) -> Tensor:
+        """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
+        fn = inverse_correspondence_grid if inverse else correspondence_grid
+        return fn(*self._records(data_samples), feat_size).to(device)
+
+    def local_loss(self, online_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
+                   target_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
+                   data_samples: List[DataSample]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Weighted sum over levels of the LC-loss (Eq. 2-4), and per-level detached diagnostics.
+
+        Args:
+            online_feats: Online backbone outputs for (I_c, I_sc), each a tuple of (B, C_s, h_s, w_s).
+            target_feats: Target backbone outputs for (I_c, I_sc), likewise.
+            data_samples (list[DataSample]): Each carries ``sc_box``, ``sc_flip``, ``src_shape``.
+
+        Returns:
+            tuple: the unweighted-by-alpha local loss (scalar) and a dict of diagnostics.
+        """
+        total, logs = 0., {}
+        for level, (online_neck, target_neck, weight) in enumerate(self._levels()):
+            online_sc = online_neck(online_feats[1])[0]  # (B, C_l, Ho, Wo)
+            with torch.no_grad():
+                target_c = target_neck(target_feats[0])[0]  # (B, C_l, Ht, Wt)
+            grid = self.correspondence(data_samples, target_c.shape[-2:], target_c.device)  # (B, Ht, Wt, 2)
+            loss = self.local_head.loss(target_c, online_sc, grid)
+            if self.symmetric:
+                online_c = online_neck(online_feats[0])[0]
+                with torch.no_grad():
+                    target_sc = target_neck(target_feats[1])[0]
+                inverse = self.correspondence(data_samples, target_sc.shape[-2:], target_sc.device, inverse=True)
+                loss = 0.5 * (loss + self.local_head.loss(target_sc, online_c, inverse))
+            total = total + weight * loss
+            suffix = '' if len(self.local_weights) == 1 else f'_level{level}'
+            logs[f'lc_valid_ratio{suffix}'] = (grid.abs() <= 1).all(-1).float().mean().detach()
+            if suffix:
+                logs[f'lc{suffix}'] = loss.detach()
+        return total, logs
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -85,30 +152,23 @@ class BYOLLocalContrast(BYOL):
             data_samples (list[DataSample]): Each carries ``sc_box``, ``sc_flip``, ``src_shape``.
 
         Returns:
-            dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted) and the detached
-            diagnostic ``lc_valid_ratio`` (fraction of I_c cells whose point lies inside I_sc).
+            dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted by 1 - alpha and
+            alpha) and detached diagnostics without "loss" in their names (``lc_valid_ratio``: the
+            fraction of I_c cells whose point lies inside I_sc).
         """
         assert isinstance(inputs, list) and len(inputs) == 2, 'expects inputs = [I_c, I_sc]'
         img_c, img_sc = inputs
-        # Online branch: each view's backbone features serve both the global and the local head.
-        feat_c, feat_sc = self.backbone(img_c), self.backbone(img_sc)
-        proj_c, proj_sc = self.neck(feat_c)[0], self.neck(feat_sc)[0]  # (B, 256)
-        local_sc = self.local_neck(feat_sc)[0]  # (B, C_l, Ho, Wo)
+        # Online branch: each view's backbone features serve both the global and the local heads.
+        online_feats = (self.backbone(img_c), self.backbone(img_sc))
+        proj_c, proj_sc = (self.neck(f[-1:])[0] for f in online_feats)  # (B, D) each
         with torch.no_grad():
             self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
             self.target_local_neck.update_parameters(self.local_neck)
             target_backbone, target_neck = self.target_net.module
-            target_feat_c = target_backbone(img_c)
-            target_proj_c = target_neck(target_feat_c)[0]  # (B, 256)
-            target_proj_sc = self.target_net(img_sc)[0]  # (B, 256)
-            target_local_c = self.target_local_neck(target_feat_c)[0]  # (B, C_l, Ht, Wt)
+            target_feats = (target_backbone(img_c), target_backbone(img_sc))
+            target_proj_c, target_proj_sc = (target_neck(f[-1:])[0] for f in target_feats)  # (B, D) each
 
         # Exactly mmpretrain BYOL's symmetrised loss.
         loss_global = 2. * (self.head.loss(proj_c, target_proj_sc) + self.head.loss(proj_sc, target_proj_c))
-        grid = self.correspondence(data_samples, target_local_c.shape[-2:], target_local_c.device)
-        loss_local = self.local_head.loss(target_local_c, local_sc, grid)
-        valid_ratio = ((grid.abs() <= 1).all(-1)).float().mean()
-        return dict(
-            loss_global=(1. - self.alpha) * loss_global,
-            loss_local=self.alpha * loss_local,
-            lc_valid_ratio=valid_ratio.detach())
+        loss_local, logs = self.local_loss(online_feats, target_feats, data_samples)
+        return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)

@@ -1,0 +1,162 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+"""Training-step cost of BYOLLocalContrast against mmpretrain's BYOL on the same backbone and batch.
+
+    python benchmarks/bench_step.py                              # ResNet-18, 128 px, batch 16, CPU
+    python benchmarks/bench_step.py --depth 50 --size 224 --batch 8
+    python benchmarks/bench_step.py --device cuda --depth 50 --size 224 --batch 64
+    python benchmarks/bench_step.py --smoke                      # tiny, one step (used by the tests)
+
+Both models run the Runner's ``train_step`` (preprocessing, forward, backward, LARS step) on identical
+inputs, interleaved step by step so that machine noise hits both alike. Prints the median step time, the
+peak extra memory of one step, the LC / BYOL ratios, and a breakdown of what the local branch adds.
+"""
+import argparse
+import copy
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _common import ensure_malloc_returns_memory, fmt_bytes, header, measure, table  # noqa: E402
+
+
+def model_cfgs(depth: int, lc_impl: str):
+    """BYOL as mmpretrain configures it, and the same model plus the paper's local branch."""
+    feat = 512 if depth in (18, 34) else 2048
+    norm1d = dict(type='BN1d')
+    byol = dict(
+        type='BYOL', base_momentum=0.004,
+        backbone=dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'), zero_init_residual=False),
+        neck=dict(type='NonLinearNeck', in_channels=feat, hid_channels=4096, out_channels=256, num_layers=2,
+                  with_bias=True, with_last_bn=False, with_avg_pool=True, norm_cfg=norm1d),
+        head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'),
+                  predictor=dict(type='NonLinearNeck', in_channels=256, hid_channels=4096, out_channels=256,
+                                 num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=False,
+                                 norm_cfg=norm1d)),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True))
+    lc = copy.deepcopy(byol)
+    lc.update(type='BYOLLocalContrast', alpha=0.1,
+              local_neck=dict(type='LocalProjectionNeck', in_channels=feat, hid_channels=feat, out_channels=256,
+                              norm_cfg=dict(type='BN')),
+              local_head=dict(type='LCLossHead', tau=0.2, impl=lc_impl))
+    return byol, lc
+
+
+def optim_cfg():
+    return dict(
+        type='OptimWrapper', optimizer=dict(type='LARS', lr=0.3, momentum=0.9, weight_decay=1e-6),
+        paramwise_cfg=dict(custom_keys={'bn': dict(decay_mult=0, lars_exclude=True),
+                                        'bias': dict(decay_mult=0, lars_exclude=True),
+                                        'downsample.1': dict(decay_mult=0, lars_exclude=True)}))
+
+
+def make_batch(batch: int, size: int):
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(0)
+    views = [torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8) for _ in range(2 * batch)]
+    samples = []
+    for k in range(batch):
+        s = DataSample()
+        s.set_field(torch.tensor([20., 30., 20. + 0.6 * 300, 30. + 0.6 * 200]), 'sc_box')
+        s.set_field(bool(k % 2), 'sc_flip')
+        s.set_field((200, 300), 'src_shape')
+        samples.append(s)
+    # As default_collate delivers them: one (B, 3, H, W) uint8 tensor per view.
+    return dict(inputs=[torch.stack(views[:batch]), torch.stack(views[batch:])], data_samples=samples)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--depth', type=int, default=18, choices=[18, 34, 50, 101])
+    p.add_argument('--size', type=int, default=128)
+    p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--steps', type=int, default=10, help='timed steps per model (median reported)')
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--lc-impl', default='auto', choices=['auto', 'naive', 'lean'])
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--smoke', action='store_true', help='tiny sizes, one step')
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.depth, args.size, args.batch, args.steps, args.warmup = 18, 64, 2, 1, 0
+    return args
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    if argv is None:
+        ensure_malloc_returns_memory()
+    import mmlc  # noqa: F401
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    init_default_scope('mmpretrain')  # LARS and the models live in mmpretrain's registries
+    MessageHub.get_current_instance().update_info('max_iters', 10**6)  # CosineEMA reads it
+    torch.manual_seed(0)
+    byol_cfg, lc_cfg = model_cfgs(args.depth, args.lc_impl)
+    models, wrappers = {}, {}
+    for name, cfg in (('BYOL', byol_cfg), ('BYOL+LC', lc_cfg)):
+        models[name] = MODELS.build(cfg).to(args.device).train()
+        wrappers[name] = build_optim_wrapper(models[name], optim_cfg())
+    data = make_batch(args.batch, args.size)
+
+    def step(name):
+        return lambda: models[name].train_step(copy.copy(data), wrappers[name])
+
+    # Interleave: warm both, then alternate timed steps.
+    times = {name: [] for name in models}
+    for name in models:
+        for _ in range(args.warmup):
+            step(name)()
+    for _ in range(args.steps):
+        for name in models:
+            t, _ = measure(step(name), args.device, 0, 1)
+            times[name].append(t)
+    peaks = {name: measure(step(name), args.device, 0, 1)[1] for name in models}
+    med = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+
+    # Breakdown of the local branch on the feature map the backbone produces at this size.
+    lc = models['BYOL+LC']
+    with torch.no_grad():
+        feats = lc.backbone(torch.randn(args.batch, 3, args.size, args.size, device=args.device))
+    feat = feats[-1].detach().requires_grad_()
+
+    def local_neck_fwd_bwd():
+        lc.local_neck((feat, ))[0].sum().backward()
+
+    with torch.no_grad():
+        target_local = lc.target_local_neck((feat.detach(), ))[0]
+    online_local = target_local.clone().requires_grad_()
+    grid = lc.correspondence(data['data_samples'], target_local.shape[-2:], target_local.device)
+
+    def loss_fwd_bwd():
+        lc.local_head.loss(target_local, online_local, grid).backward()
+
+    neck_t = measure(local_neck_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))[0]
+    loss_t = measure(loss_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))[0]
+
+    h, w = target_local.shape[-2:]
+    rows = [[name, f'{med[name] * 1e3:.1f} ms', fmt_bytes(peaks[name])] for name in models]
+    mem_ratio = f'{peaks["BYOL+LC"] / peaks["BYOL"]:.3f}' if peaks['BYOL'] and peaks['BYOL+LC'] else 'n/a'
+    out = '\n'.join([
+        header(args),
+        f'ResNet-{args.depth}, {args.size} px, batch {args.batch}, local map {h}x{w}, '
+        f'median of {args.steps} interleaved steps after {args.warmup} warm-up',
+        '',
+        table(rows, ['model', 'step time', 'peak step memory']),
+        '',
+        f'ratio LC/BYOL: time {med["BYOL+LC"] / med["BYOL"]:.3f}, memory {mem_ratio}',
+        f'local branch parts: local neck fwd+bwd {neck_t * 1e3:.1f} ms, LC-loss fwd+bwd {loss_t * 1e3:.1f} ms '
+        f'(step difference {(med["BYOL+LC"] - med["BYOL"]) * 1e3:.1f} ms)',
+    ])
+    print(out)
+    return out
+
+
+if __name__ == '__main__':
+    main()
