@@ -43,6 +43,7 @@ def lc_pipeline(size: int):
 
 def load_images(limit: int):
     import mmcv
+
     from mmlc.datasets import SKIMAGE_PHOTOS, as_three_channel_uint8, skimage_data_dir
     return [as_three_channel_uint8(mmcv.imread(osp.join(skimage_data_dir(), n))) for n in SKIMAGE_PHOTOS[:limit]]
 
@@ -64,10 +65,10 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(1)  # a data worker's view of the machine
-    import mmlc  # noqa: F401
     from mmcv.transforms import Compose
-    from mmpretrain.registry import TRANSFORMS  # noqa: F401  (the registry Compose builds from)
     from mmengine.registry import init_default_scope
+
+    import mmlc  # noqa: F401
     init_default_scope('mmpretrain')
     images = load_images(args.images)
     pipes = {'BYOL (MultiView)': Compose(byol_pipeline(args.size)),

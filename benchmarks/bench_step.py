@@ -89,11 +89,12 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     if argv is None:
         ensure_malloc_returns_memory()
-    import mmlc  # noqa: F401
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    import mmlc  # noqa: F401
 
     init_default_scope('mmpretrain')  # LARS and the models live in mmpretrain's registries
     MessageHub.get_current_instance().update_info('max_iters', 10**6)  # CosineEMA reads it

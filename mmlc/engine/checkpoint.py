@@ -60,8 +60,9 @@ def _history_buffer_state(self: HistoryBuffer) -> dict:
 def register_checkpoint_safe_globals() -> None:
     """Add :func:`mmengine_checkpoint_safe_globals` to torch's ``weights_only`` allow-list.
 
-    Also makes ``HistoryBuffer`` pickle without functions. Idempotent; called when :mod:`mmlc` is imported (configs do that via ``custom_imports``), so
-    ``resume`` and ``init_cfg=dict(type='Pretrained', ...)`` work on full Runner checkpoints.
+    Also makes ``HistoryBuffer`` pickle without functions. Idempotent; called when :mod:`mmlc` is
+    imported (configs do that via ``custom_imports``), so ``resume`` and
+    ``init_cfg=dict(type='Pretrained', ...)`` work on full Runner checkpoints.
     """
     HistoryBuffer.__getstate__ = _history_buffer_state
     add = getattr(torch.serialization, 'add_safe_globals', None)

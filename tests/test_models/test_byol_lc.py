@@ -146,8 +146,8 @@ def test_local_projection_neck_shapes_and_bn_naming():
     h = torch.einsum('oc,bchw->bohw', neck.conv1.weight[:, :, 0, 0], x)
     mean = h.mean(dim=(0, 2, 3), keepdim=True)
     var = h.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    h = ((h - mean) / torch.sqrt(var + neck.bn.eps)) * neck.bn.weight[None, :, None, None] + neck.bn.bias[None, :,
-                                                                                                       None, None]
+    gamma, beta = neck.bn.weight[None, :, None, None], neck.bn.bias[None, :, None, None]
+    h = (h - mean) / torch.sqrt(var + neck.bn.eps) * gamma + beta
     h = h.clamp(min=0)
     want = torch.einsum('oc,bchw->bohw', neck.conv2.weight[:, :, 0, 0], h) + neck.conv2.bias[None, :, None, None]
     torch.testing.assert_close(y, want, rtol=1e-4, atol=1e-5)
