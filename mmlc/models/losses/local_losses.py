@@ -13,7 +13,7 @@ from torch import Tensor
 LC_IMPLS = ('auto', 'naive', 'lean')
 
 
-def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = 256) -> None:
+def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = 128) -> None:
     """Raise ``ValueError`` for an unusable temperature, implementation name or chunk size."""
     if not (isinstance(tau, (int, float)) and not isinstance(tau, bool) and tau > 0):
         raise ValueError(f'tau must be a number > 0, got {tau!r}')
@@ -129,52 +129,91 @@ def bilinear_corners(points: Tensor, height: int, width: int) -> Tuple[Tensor, T
     return index, weight
 
 
+def _inverse_norms(x: Tensor, eps: float = 1e-12) -> Tuple[Tensor, Tensor]:
+    """``1 / max(||x||, eps)`` over channels, as ``F.normalize`` divides, and the square of its slope.
+
+    Args:
+        x (Tensor): (B, C, N) features.
+        eps (float): ``F.normalize``'s floor on the norm. Defaults to 1e-12.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``r`` (B, N) and ``r2`` (B, N), which is ``r ** 2`` where the norm is
+        above ``eps`` and 0 where the floor applies (there the scale does not depend on ``x``).
+    """
+    norm = x.norm(dim=1)  # (B, N)
+    r = 1 / norm.clamp(min=eps)
+    return r, torch.where(norm > eps, r * r, torch.zeros_like(r))
+
+
 class _ChunkedPointNLL(torch.autograd.Function):
     """NLL of Eq. 3 read at bilinear points, without ever holding the (Nt x No) similarity matrix.
 
     For a point with corner weights w_i (summing to one) the bilinearly sampled NLL is
-    ``logsumexp_k(s_k) - sum_i w_i s_i`` with ``s = C' / tau``. Forward and backward walk over chunks of
-    target cells; only the per-row log-sum-exp is kept between them, and the backward recomputes each
-    chunk's similarities. Peak memory is O(B * (Nt + No) * C + B * chunk * No).
+    ``logsumexp_k(s_k) - sum_i w_i s_i`` with ``s_k = cos(t, o_k) / tau``. Forward and backward walk over
+    chunks of target cells; only the per-row log-sum-exp is kept between them, and the backward
+    recomputes each chunk's similarities. The cosine normalisation is folded into the chunks (raw
+    features in, gradients w.r.t. raw features out), so no normalised copy of the features exists either.
+    Extra memory: two (B, chunk, No) buffers plus O(B * (Nt + No)) vectors.
+
+    With ``u = t r_t`` and ``v = o r_o`` (``r = 1 / ||.||``) and ``G = dL/ds``:
+    ``dL/dt_i = (r_i / tau) sum_j G_ij r_j o_j - r_i^2 t_i sum_j G_ij s_ij`` and symmetrically for ``o_j``.
     """
 
     @staticmethod
-    def forward(ctx, target_n: Tensor, online_n: Tensor, index: Tensor, weight: Tensor, tau: float,
+    def forward(ctx, target: Tensor, online: Tensor, index: Tensor, weight: Tensor, tau: float,
                 chunk: int) -> Tensor:
-        # target_n: (B, Nt, C), online_n: (B, No, C), index / weight: (B, Nt, 4)
-        nt = target_n.shape[1]
-        lse = target_n.new_empty(target_n.shape[:2])  # (B, Nt)
-        picked = target_n.new_empty(target_n.shape[:2])  # (B, Nt)
-        online_t = online_n.transpose(1, 2)  # (B, C, No)
+        # target: (B, C, Nt), online: (B, C, No), fp32, not normalised; index / weight: (B, Nt, 4)
+        nt = target.shape[2]
+        r_t, r2_t = _inverse_norms(target)  # (B, Nt) each
+        r_o, r2_o = _inverse_norms(online)  # (B, No) each
+        lse = target.new_empty(target.shape[0], nt)  # (B, Nt)
+        picked = target.new_empty(target.shape[0], nt)  # (B, Nt)
         for s in range(0, nt, chunk):
             e = min(s + chunk, nt)
-            logits = torch.bmm(target_n[:, s:e], online_t).div_(tau)  # (B, n, No)
+            logits = _chunk_logits(target[:, :, s:e], online, r_t[:, s:e], r_o, tau)  # (B, n, No)
             lse[:, s:e] = torch.logsumexp(logits, dim=-1)
             picked[:, s:e] = (logits.gather(-1, index[:, s:e]) * weight[:, s:e]).sum(-1)
-        ctx.save_for_backward(target_n, online_n, index, weight, lse)
+        ctx.save_for_backward(target, online, index, weight, lse, r_t, r2_t, r_o, r2_o)
         ctx.tau, ctx.chunk = tau, chunk
         return lse - picked  # (B, Nt)
 
     @staticmethod
     def backward(ctx, grad_nll: Tensor):
-        target_n, online_n, index, weight, lse = ctx.saved_tensors
+        target, online, index, weight, lse, r_t, r2_t, r_o, r2_o = ctx.saved_tensors
         tau, chunk = ctx.tau, ctx.chunk
-        nt = target_n.shape[1]
-        grad_target = torch.zeros_like(target_n) if ctx.needs_input_grad[0] else None
-        grad_online = torch.zeros_like(online_n) if ctx.needs_input_grad[1] else None
-        online_t = online_n.transpose(1, 2)  # (B, C, No)
+        b, _, nt = target.shape
+        grad_target = torch.empty_like(target) if ctx.needs_input_grad[0] else None
+        acc_online = torch.zeros_like(online)  # (B, C, No): sum_i G_ij r_i t_i
+        q_online = online.new_zeros(b, online.shape[2])  # (B, No): sum_i G_ij s_ij
         for s in range(0, nt, chunk):
             e = min(s + chunk, nt)
-            logits = torch.bmm(target_n[:, s:e], online_t).div_(tau)  # (B, n, No)
-            # d nll / d s_k = softmax_k - w_k at the corners; chain through s = (t . o) / tau.
-            g = logits.sub_(lse[:, s:e, None]).exp_()  # (B, n, No) softmax
+            t_chunk = target[:, :, s:e]  # (B, C, n)
+            logits = _chunk_logits(t_chunk, online, r_t[:, s:e], r_o, tau)  # (B, n, No): s
+            # G = dL/ds = (softmax - w at the corners) * dL/dnll
+            g = torch.sub(logits, lse[:, s:e, None]).exp_()  # (B, n, No) softmax
             g.scatter_add_(-1, index[:, s:e], -weight[:, s:e])
-            g.mul_(grad_nll[:, s:e, None] / tau)
+            g.mul_(grad_nll[:, s:e, None])
+            gs = logits.mul_(g)  # (B, n, No): G * s, reusing the logits buffer
+            q_online.add_(gs.sum(dim=1))
+            q_target = gs.sum(dim=2)  # (B, n)
+            acc_online.baddbmm_(t_chunk * r_t[:, None, s:e], g)  # (B, C, No)
             if grad_target is not None:
-                grad_target[:, s:e] = torch.bmm(g, online_n)  # (B, n, C)
-            if grad_online is not None:
-                grad_online.add_(torch.bmm(g.transpose(1, 2), target_n[:, s:e]))  # (B, No, C)
+                g.mul_(r_o[:, None, :])
+                grad = torch.bmm(online, g.transpose(1, 2))  # (B, C, n): sum_j G_ij r_j o_j
+                grad.mul_((r_t[:, s:e] / tau)[:, None, :])
+                grad.addcmul_(t_chunk, (r2_t[:, s:e] * q_target)[:, None, :], value=-1)
+                grad_target[:, :, s:e] = grad
+        grad_online = None
+        if ctx.needs_input_grad[1]:
+            grad_online = acc_online.mul_((r_o / tau)[:, None, :]).addcmul_(online, (r2_o * q_online)[:, None, :],
+                                                                            value=-1)
         return grad_target, grad_online, None, None, None, None
+
+
+def _chunk_logits(t_chunk: Tensor, online: Tensor, r_t: Tensor, r_o: Tensor, tau: float) -> Tensor:
+    """``cos(t_i, o_j) / tau`` for a chunk of target cells: (B, C, n) x (B, C, No) -> (B, n, No)."""
+    logits = torch.bmm(t_chunk.transpose(1, 2), online)  # (B, n, No) raw dot products
+    return logits.mul_(r_o[:, None, :]).mul_((r_t / tau)[:, :, None])
 
 
 #: Above this many (target x online) cells per image the memory-lean path is used by default.
@@ -189,12 +228,14 @@ def _pair_nll_naive(target_n: Tensor, online_n: Tensor, points: Tensor, tau: flo
     return sample_bilinear(nll.reshape(b, -1, ho, wo), points)  # (B, Nt)
 
 
-def _pair_nll_lean(target_n: Tensor, online_n: Tensor, points: Tensor, tau: float, ho: int, wo: int,
+def _pair_nll_lean(target: Tensor, online: Tensor, points: Tensor, tau: float, ho: int, wo: int,
                    chunk: int) -> Tensor:
-    """Same values and gradients as :func:`_pair_nll_naive` in O(chunk * No) extra memory. (B, Nt)."""
+    """Same values and gradients as :func:`_pair_nll_naive` in O(chunk * No) extra memory. (B, Nt).
+
+    Takes the raw (not normalised) fp32 features, (B, C, Nt) and (B, C, No).
+    """
     index, weight = bilinear_corners(points, ho, wo)  # (B, Nt, 4) each
-    return _ChunkedPointNLL.apply(
-        target_n.transpose(1, 2).contiguous(), online_n.transpose(1, 2).contiguous(), index, weight, tau, chunk)
+    return _ChunkedPointNLL.apply(target, online, index, weight, tau, chunk)
 
 
 def local_contrastive_loss(target: Tensor,
@@ -202,7 +243,7 @@ def local_contrastive_loss(target: Tensor,
                            grid: Tensor,
                            tau: float = 0.2,
                            impl: str = 'auto',
-                           chunk_size: int = 256) -> Tensor:
+                           chunk_size: int = 128) -> Tensor:
     """Local contrastive (LC) loss of Islam et al., Eq. 2-4.
 
     Every target cell p_c is compared by cosine similarity with every online cell (Eq. 2); the
@@ -220,7 +261,7 @@ def local_contrastive_loss(target: Tensor,
             ``'lean'`` never stores it (chunks of ``chunk_size`` target cells, recomputed in the
             backward pass); ``'auto'`` picks ``'lean'`` above :data:`LEAN_THRESHOLD` cell pairs.
             Both give the same value and gradients. Defaults to ``'auto'``.
-        chunk_size (int): Target cells per chunk of the lean path. Defaults to 256.
+        chunk_size (int): Target cells per chunk of the lean path. Defaults to 128.
 
     Returns:
         Tensor: scalar fp32 loss; per image the mean NLL over its valid pairs, then the mean over
@@ -231,12 +272,13 @@ def local_contrastive_loss(target: Tensor,
     _, _, ht, wt = target.shape
     _, _, ho, wo = online.shape
     valid, points = valid_and_safe_grid(grid)  # (B, Nt), (B, Nt, 2)
-    target_n = F.normalize(target.float().flatten(2), dim=1)  # (B, C, Nt)
-    online_n = F.normalize(online.float().flatten(2), dim=1)  # (B, C, No)
+    target_flat = target.float().flatten(2)  # (B, C, Nt), a view when the input is fp32
+    online_flat = online.float().flatten(2)  # (B, C, No)
     if impl == 'lean' or (impl == 'auto' and ht * wt * ho * wo > LEAN_THRESHOLD):
-        nll_at_points = _pair_nll_lean(target_n, online_n, points, float(tau), ho, wo, chunk_size)
+        nll_at_points = _pair_nll_lean(target_flat, online_flat, points, float(tau), ho, wo, chunk_size)
     else:
-        nll_at_points = _pair_nll_naive(target_n, online_n, points, float(tau), ho, wo)
+        nll_at_points = _pair_nll_naive(F.normalize(target_flat, dim=1), F.normalize(online_flat, dim=1), points,
+                                        float(tau), ho, wo)
     return masked_mean_per_image(nll_at_points, valid)  # Eq. 4
 
 
