@@ -108,3 +108,17 @@ def test_amp_on_cpu_is_refused_with_a_clear_message(tmp_path):
     proc = subprocess.run([sys.executable, TRAIN, DEMO_CONFIG, '--amp', '--work-dir', str(tmp_path)], cwd=REPO_ROOT,
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and '--amp needs a GPU' in proc.stderr
+
+
+@pytest.mark.parametrize('variant', ['multilevel', 'sym'])
+def test_demo_variants_train(variant, tmp_path):
+    config = DEMO_CONFIG.replace('.py', f'_{variant}.py')
+    opts = FAST + ['train_cfg.max_iters=1', 'default_hooks.checkpoint.interval=1']
+    log = _run([sys.executable, TRAIN, config, '--work-dir', str(tmp_path), '--cfg-options', *opts])
+    ckpt = torch.load(osp.join(tmp_path, 'iter_1.pth'), weights_only=True)
+    state = ckpt['state_dict']
+    if variant == 'multilevel':
+        assert 'lc_level0' in log and 'lc_level2' in log
+        assert {k.split('.')[1] for k in state if k.startswith('local_neck.')} == {'0', '1', '2'}
+    else:
+        assert 'symmetric=True' in ckpt['meta']['cfg'] and 'loss_local' in log
