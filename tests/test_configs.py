@@ -88,6 +88,6 @@ def test_demo_dataset_yields_paired_views():
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(dataset) == 10
     item = dataset[0]
-    assert [tuple(v.shape) for v in item['inputs']] == [(3, 128, 128)] * 2
+    assert [tuple(v.shape) for v in item['inputs']] == [(3, 112, 112)] * 2
     sample = item['data_samples']
     assert sample.sc_box.shape == (4, ) and isinstance(sample.sc_flip, bool) and len(sample.src_shape) == 2

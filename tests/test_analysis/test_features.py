@@ -1,0 +1,157 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+"""Feature extraction from the three checkpoint kinds, checked against the networks that wrote them."""
+import copy
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+import mmlc  # noqa: F401
+from conftest import CONFIG_DIR, DEMO_CONFIG
+from mmlc.analysis import (build_feature_extractor, images_to_tensor, infer_resnet_config,
+                           load_checkpoint_state, split_checkpoint_state)
+
+IMAGES = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(2)]
+
+
+def _perturb_bn_stats(module: torch.nn.Module, seed: int) -> None:
+    """Non-trivial running statistics, so a BN that was not loaded would show."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+
+
+def _stages(tv: torchvision.models.ResNet, x: torch.Tensor):
+    """torchvision's own forward up to each stage: the independent reference."""
+    x = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
+    outs = []
+    for layer in (tv.layer1, tv.layer2, tv.layer3, tv.layer4):
+        x = layer(x)
+        outs.append(x)
+    return outs
+
+
+def test_torchvision_state_dict_gives_torchvision_features(tmp_path):
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18()
+    _perturb_bn_stats(tv, 0)
+    tv.eval()
+    path = tmp_path / 'resnet18_tv.pth'
+    torch.save(tv.state_dict(), path)
+    x = images_to_tensor(IMAGES, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
+    with torch.no_grad():
+        ref = _stages(tv, x)
+    for stage in (1, -1):
+        extractor = build_feature_extractor(str(path), None, stage=stage)
+        torch.testing.assert_close(extractor.extract(IMAGES), ref[stage], rtol=1e-4, atol=1e-4)
+    # 'auto' is the same as no config.
+    torch.testing.assert_close(build_feature_extractor(str(path), 'auto').extract(IMAGES), ref[-1],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_images_to_tensor_converts_bgr_and_normalises():
+    img = np.zeros((1, 2, 3), dtype=np.uint8)
+    img[..., 0], img[..., 2] = 10, 200  # B = 10, R = 200
+    out = images_to_tensor([img], mean=(100., 0., 0.), std=(2., 1., 1.), to_rgb=True)
+    assert out.shape == (1, 3, 1, 2)
+    assert out[0, 0, 0, 0] == (200 - 100) / 2 and out[0, 2, 0, 0] == 10
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_resnet_depth_is_inferred_from_the_weights(depth):
+    state = getattr(torchvision.models, f'resnet{depth}')().state_dict()
+    backbone, neck = split_checkpoint_state(state)
+    assert 'fc.weight' not in backbone and not neck
+    assert infer_resnet_config(backbone)['depth'] == depth
+    assert infer_resnet_config(backbone)['type'] == 'ResNet'
+
+
+def test_unknown_layout_is_refused(tmp_path):
+    path = tmp_path / 'odd.pth'
+    torch.save({'encoder.weight': torch.zeros(3)}, path)
+    with pytest.raises(KeyError, match='cannot find backbone'):
+        split_checkpoint_state(load_checkpoint_state(str(path)))
+
+
+def _byol_model():
+    neck = dict(type='NonLinearNeck', in_channels=512, hid_channels=64, out_channels=32, num_layers=2,
+                with_avg_pool=True, norm_cfg=dict(type='BN1d'))
+    predictor = dict(neck, in_channels=32, with_avg_pool=False)
+    return MODELS.build(
+        dict(type='BYOL', backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')), neck=neck,
+             head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'),
+                       predictor=predictor)))
+
+
+def test_mmpretrain_byol_checkpoint_online_and_target(tmp_path):
+    torch.manual_seed(0)
+    model = _byol_model()
+    _perturb_bn_stats(model.backbone, 1)
+    target = model.target_net.module[0]
+    with torch.no_grad():  # make the EMA target differ from the online backbone
+        for p in target.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / 'byol.pth'
+    torch.save(dict(meta=dict(epoch=1, mmpretrain_version='1.2.0'), state_dict=model.state_dict()), path)
+
+    x = images_to_tensor(IMAGES, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
+    model.eval()
+    with torch.no_grad():
+        online_ref, target_ref = model.backbone(x)[-1], target(x)[-1]
+    online = build_feature_extractor(str(path), None).extract(IMAGES)
+    tgt = build_feature_extractor(str(path), None, branch='target').extract(IMAGES)
+    torch.testing.assert_close(online, online_ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(tgt, target_ref, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(online, tgt)
+    with pytest.raises(KeyError, match='local projection'):
+        build_feature_extractor(str(path), None, use_local_neck=True)
+
+
+def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
+    torch.manual_seed(0)
+    cfg = Config.fromfile(DEMO_CONFIG)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    _perturb_bn_stats(model, 2)
+    path = tmp_path / 'mmlc.pth'
+    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), path)
+    model.eval()
+    mean, std = cfg.data_preprocessor.mean, cfg.data_preprocessor.std  # mmpretrain's top-level key
+    x = images_to_tensor(IMAGES, mean, std, to_rgb=True)
+    with torch.no_grad():
+        feats = model.backbone(x)
+        local_ref = model.local_neck(feats)[0]
+    # With the config: stage -1 is the trained output, and the local projection matches.
+    torch.testing.assert_close(build_feature_extractor(str(path), DEMO_CONFIG).extract(IMAGES), feats[-1],
+                               rtol=1e-4, atol=1e-4)
+    local = build_feature_extractor(str(path), DEMO_CONFIG, use_local_neck=True).extract(IMAGES)
+    torch.testing.assert_close(local, local_ref, rtol=1e-4, atol=1e-4)
+    # Without a config the ResNet-18 and the neck are inferred from the weights, with the same result.
+    torch.testing.assert_close(build_feature_extractor(str(path), None, use_local_neck=True).extract(IMAGES),
+                               local_ref, rtol=1e-4, atol=1e-4)
+    # An earlier stage: (B, 128, 8, 8) at 64 px for ResNet-18's stage 1.
+    assert build_feature_extractor(str(path), DEMO_CONFIG, stage=1).extract(IMAGES).shape == (2, 128, 8, 8)
+
+
+def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
+    config = osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(config)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    _perturb_bn_stats(model, 3)
+    path = tmp_path / 'mmlc_multi.pth'
+    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), path)
+    model.eval()
+    x = images_to_tensor(IMAGES, cfg.data_preprocessor.mean, cfg.data_preprocessor.std, to_rgb=True)
+    with torch.no_grad():
+        feats = model.backbone(x)  # stages 1, 2, 3
+        refs = [neck(feats)[0] for neck in model.local_neck]
+    for level in (0, 1, -1):
+        for cfg_arg in (config, None):  # with the config, and inferred from the weights alone
+            extractor = build_feature_extractor(str(path), cfg_arg, use_local_neck=True, local_level=level)
+            torch.testing.assert_close(extractor.extract(IMAGES), refs[level], rtol=1e-4, atol=1e-4)
