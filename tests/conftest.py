@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
@@ -15,7 +16,11 @@ if REPO_ROOT not in sys.path:
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
-    """Keep each test on the machine's cores without oversubscription, and seeded."""
+def _isolated():
+    """Seed each test, and undo any default registry scope it sets (mmdet/mmseg tests set theirs), so
+    that a registry build in the next test does not silently look in another library's registry."""
     torch.manual_seed(0)
+    saved = dict(DefaultScope._instance_dict)
     yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
