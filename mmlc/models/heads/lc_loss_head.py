@@ -18,7 +18,7 @@ class LCLossHead(BaseModule):
             Table 6 ablation "BYOL + Local MSE loss". Defaults to ``'contrastive'``.
         impl (str): LC-loss implementation, ``'auto'``, ``'naive'`` or ``'lean'`` (see
             :func:`~mmlc.models.losses.local_contrastive_loss`). Defaults to ``'auto'``.
-        chunk_size (int): Target cells per chunk of the lean path. Defaults to 128.
+        chunk_size (int): Target cells per chunk of the lean path. Defaults to 64.
         init_cfg (dict, optional): Unused (the head has no parameters). Defaults to None.
     """
 
@@ -28,7 +28,7 @@ class LCLossHead(BaseModule):
                  tau: float = 0.2,
                  loss_type: str = 'contrastive',
                  impl: str = 'auto',
-                 chunk_size: int = 128,
+                 chunk_size: int = 64,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if loss_type not in self.LOSS_TYPES:

@@ -13,7 +13,7 @@ from torch import Tensor
 LC_IMPLS = ('auto', 'naive', 'lean')
 
 
-def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = 128) -> None:
+def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = 64) -> None:
     """Raise ``ValueError`` for an unusable temperature, implementation name or chunk size."""
     if not (isinstance(tau, (int, float)) and not isinstance(tau, bool) and tau > 0):
         raise ValueError(f'tau must be a number > 0, got {tau!r}')
@@ -216,8 +216,10 @@ def _chunk_logits(t_chunk: Tensor, online: Tensor, r_t: Tensor, r_o: Tensor, tau
     return logits.mul_(r_o[:, None, :]).mul_((r_t / tau)[:, :, None])
 
 
-#: Above this many (target x online) cells per image the memory-lean path is used by default.
-LEAN_THRESHOLD = 64 * 64
+#: Above this many (target x online) cell pairs per image ``impl='auto'`` takes the memory-lean path. On
+#: CPU the lean path measured faster than the naive one from 7x7 maps up (benchmarks/bench_loss.py), so
+#: only tiny maps (up to 5x5) keep the single-matrix formulation.
+LEAN_THRESHOLD = 32 * 32
 
 
 def _pair_nll_naive(target_n: Tensor, online_n: Tensor, points: Tensor, tau: float, ho: int, wo: int) -> Tensor:
@@ -243,7 +245,7 @@ def local_contrastive_loss(target: Tensor,
                            grid: Tensor,
                            tau: float = 0.2,
                            impl: str = 'auto',
-                           chunk_size: int = 128) -> Tensor:
+                           chunk_size: int = 64) -> Tensor:
     """Local contrastive (LC) loss of Islam et al., Eq. 2-4.
 
     Every target cell p_c is compared by cosine similarity with every online cell (Eq. 2); the
@@ -261,7 +263,7 @@ def local_contrastive_loss(target: Tensor,
             ``'lean'`` never stores it (chunks of ``chunk_size`` target cells, recomputed in the
             backward pass); ``'auto'`` picks ``'lean'`` above :data:`LEAN_THRESHOLD` cell pairs.
             Both give the same value and gradients. Defaults to ``'auto'``.
-        chunk_size (int): Target cells per chunk of the lean path. Defaults to 128.
+        chunk_size (int): Target cells per chunk of the lean path. Defaults to 64.
 
     Returns:
         Tensor: scalar fp32 loss; per image the mean NLL over its valid pairs, then the mean over
