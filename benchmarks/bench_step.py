@@ -74,7 +74,7 @@ def parse_args(argv=None):
     p.add_argument('--depth', type=int, default=18, choices=[18, 34, 50, 101])
     p.add_argument('--size', type=int, default=128)
     p.add_argument('--batch', type=int, default=16)
-    p.add_argument('--steps', type=int, default=8, help='timed steps per model (median reported)')
+    p.add_argument('--steps', type=int, default=20, help='timed steps per model (median reported)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--lc-impl', default='auto', choices=['auto', 'naive', 'lean'])
     p.add_argument('--device', default='cpu')
