@@ -3,7 +3,7 @@
 paper's own number for its method ("OURS", ResNet-50, 400 pretraining epochs).
 
 One list serves ``tools/benchmarks/run_all.sh`` (which configs to run) and the results-table writer
-(which metric keys to read from each test log); the table in ``docs/downstream.md`` mirrors it.
+(which metric keys to read from each test log); the table in the README's "Downstream evaluation" mirrors it.
 """
 from typing import NamedTuple, Tuple
 

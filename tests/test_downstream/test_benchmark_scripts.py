@@ -56,3 +56,22 @@ def test_dist_train_refuses_a_missing_checkpoint(tmp_path):
     proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'benchmarks', 'mmdetection', 'dist_train.sh'),
                            'any.py', str(tmp_path / 'missing.pth'), '1'], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and 'pretrained checkpoint not found' in proc.stderr
+
+
+def test_run_all_orchestration(tmp_path):
+    """run_all.sh without data: with nothing selected it still writes the full table of the paper's numbers;
+    a selected protocol that fails (here: no checkpoint) is reported and makes the script exit 1."""
+    work_root = tmp_path / 'work'
+    env = dict(os.environ, WORK_ROOT=str(work_root), PYTHON=sys.executable, ONLY='^$')
+    script = osp.join(REPO_ROOT, 'tools', 'benchmarks', 'run_all.sh')
+    proc = subprocess.run(['bash', script, str(tmp_path / 'ckpt.pth'), '1'], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    table = (work_root / 'results.md').read_text()
+    assert all(f'| {p.name} |' in table for p in PROTOCOLS)
+    env['ONLY'] = 'fcn_r50-frozen-d8_4xb4'
+    proc = subprocess.run(['bash', script, str(tmp_path / 'ckpt.pth'), '1'], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert '=== mmsegmentation: ' in proc.stderr and 'failed: ' in proc.stderr
+    assert 'fcn_r50-frozen-d8_4xb4-20k_voc12aug-512x512.py' in proc.stderr.split('failed: ')[1]

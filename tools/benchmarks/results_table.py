@@ -10,6 +10,7 @@ takes the metrics of its last finished test. Protocols not run yet read ``–``.
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import sys
 from typing import Dict, Optional
@@ -50,6 +51,7 @@ def main(argv=None) -> str:
     else:
         text = render_table(PROTOCOLS, collect(args.work_root))
         if args.out:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             with open(args.out, 'w') as f:
                 f.write(text)
     sys.stdout.write(text)

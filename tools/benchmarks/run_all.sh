@@ -3,7 +3,7 @@
 # Markdown results table.
 #   bash tools/benchmarks/run_all.sh PRETRAIN [GPUS] [train.py args...]
 # GPUS defaults to 8 (the mmdet configs assume 8 GPUs x 2 images, the mmseg ones 4 GPUs; see
-# docs/downstream.md for other counts). ONLY=REGEX runs the configs whose path matches REGEX.
+# the README's "Downstream evaluation" for other counts). ONLY=REGEX runs the configs whose path matches REGEX.
 # Work dirs: ${WORK_ROOT:-work_dirs/benchmarks}/FRAMEWORK/<config name>; table: $WORK_ROOT/results.md.
 # The mini-COCO annotation files of Table 9 are made from data/coco on first use (seed 0).
 set -euo pipefail
