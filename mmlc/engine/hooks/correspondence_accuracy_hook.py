@@ -4,8 +4,8 @@ from typing import List, Optional, Sequence
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 from ...analysis import ViewPair, evaluate_pairs, extractor_from_model, load_image, prepare_pairs, summarise
 
@@ -108,8 +108,7 @@ class CorrespondenceAccuracyHook(Hook):
 
     def _evaluate(self, runner, done_iters: int) -> float:
         """Measure, log and return the accuracy of the model after ``done_iters`` iterations."""
-        # mmengine 0.10 has no get_ori_model; unwrap DDP-style wrappers the way its own hooks do.
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = get_ori_model(runner.model)
         extractor = extractor_from_model(model, stage=self.stage, use_local_neck=self.use_local_neck,
                                          branch=self.branch, local_level=self.local_level)
         stats = summarise(evaluate_pairs(extractor, self.pairs, batch_size=len(self.pairs)))
