@@ -11,8 +11,7 @@ from .features import (IMAGENET_MEAN, IMAGENET_STD, DenseFeatureExtractor, build
                        extractor_from_model, images_to_tensor)
 from .few_shot import Episode, episode_accuracy, l2_normalise, mean_confidence_interval, sample_episodes
 from .image_io import list_images, load_image, resize_centre_crop, resize_square
-from .matching import (best_match, containing_cell_index, cosine_similarity_maps, match_accuracy,
-                       mirrored_cell_index)
+from .matching import best_match, containing_cell_index, cosine_similarity_maps, match_accuracy, mirrored_cell_index
 from .weights import (infer_local_neck_config, infer_resnet_config, is_bare_resnet, load_checkpoint_state,
                       split_checkpoint_state)
 

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
 from mmlc.analysis import DenseFeatureExtractor, evaluate_pairs, prepare_pairs, summarise
 from mmlc.datasets import skimage_data_dir
-
 from ._known import (ConstantBackbone, FixedPositionBackbone, PositionRBFBackbone, position_image,
                      save_backbone_checkpoint, write_config)
+from conftest import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'correspondence_accuracy.py')
 UNIT = dict(mean=(0., 0., 0.), std=(255., 255., 255.), to_rgb=True)  # inputs in [0, 1], RGB

@@ -11,9 +11,9 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import mmlc  # noqa: F401
+from mmlc.analysis import (build_feature_extractor, images_to_tensor, infer_resnet_config, load_checkpoint_state,
+                           split_checkpoint_state)
 from conftest import CONFIG_DIR, DEMO_CONFIG
-from mmlc.analysis import (build_feature_extractor, images_to_tensor, infer_resnet_config,
-                           load_checkpoint_state, split_checkpoint_state)
 
 IMAGES = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(2)]
 

@@ -9,10 +9,9 @@ import pytest
 import torch
 import torchvision
 
-from conftest import REPO_ROOT
 from mmlc.analysis import episode_accuracy, l2_normalise, mean_confidence_interval, sample_episodes
-
 from .test_correspondence_accuracy import _load_tool
+from conftest import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'few_shot.py')
 

@@ -1,8 +1,8 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The online correspondence-accuracy hook: logs a scalar, changes nothing in the model or RNG."""
 import copy
-import json
 import glob
+import json
 import os.path as osp
 import random
 import subprocess
@@ -17,9 +17,9 @@ from mmengine.logging import MessageHub, MMLogger
 from mmpretrain.registry import HOOKS, MODELS
 
 import mmlc  # noqa: F401
-from conftest import DEMO_CONFIG, REPO_ROOT
-from mmlc.engine.hooks import HELD_OUT_SKIMAGE, CorrespondenceAccuracyHook
 from mmlc.datasets import SKIMAGE_PHOTOS
+from mmlc.engine.hooks import HELD_OUT_SKIMAGE, CorrespondenceAccuracyHook
+from conftest import DEMO_CONFIG, REPO_ROOT
 
 
 def _runner(model, name):

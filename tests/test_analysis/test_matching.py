@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from mmlc.analysis import (best_match, containing_cell_index, cosine_similarity_maps, match_accuracy,
-                           mirrored_cell_index)
+from mmlc.analysis import best_match, containing_cell_index, cosine_similarity_maps, match_accuracy, mirrored_cell_index
 from mmlc.models.utils import correspondence_grid
 
 

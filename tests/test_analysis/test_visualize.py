@@ -7,12 +7,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conftest import REPO_ROOT
 from mmlc.analysis import DenseFeatureExtractor, evaluate_pairs, prepare_pairs
 from mmlc.analysis.visualize import cell_centres_px, draw_correspondence, drawn_cells
-
 from ._known import PositionRBFBackbone, position_image, save_backbone_checkpoint, write_config
 from .test_correspondence_accuracy import UNIT, _load_tool
+from conftest import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'visualize_correspondence.py')
 

@@ -15,8 +15,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.analysis import (build_feature_extractor, evaluate_pairs, list_images, load_image,  # noqa: E402
-                           prepare_pairs)
+from mmlc.analysis import build_feature_extractor, evaluate_pairs, list_images, load_image, prepare_pairs  # noqa: E402
 from mmlc.analysis.visualize import draw_correspondence  # noqa: E402
 
 
