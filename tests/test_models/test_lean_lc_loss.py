@@ -92,3 +92,15 @@ def test_invalid_impl_and_chunk():
         local_contrastive_loss(*case, impl='fast')
     with pytest.raises(ValueError, match='chunk_size'):
         local_contrastive_loss(*case, chunk_size=0)
+
+
+@pytest.mark.parametrize('which', ['target', 'online'])
+def test_lean_gradient_of_one_input_only(which):
+    target, online, grid = _case(2, 6, 5, 4, 4, 5, spread=1.1, dtype=torch.float32, seed=11)
+    grads = {}
+    for impl in ('naive', 'lean'):
+        t = target.clone().requires_grad_(which == 'target')
+        o = online.clone().requires_grad_(which == 'online')
+        local_contrastive_loss(t, o, grid, impl=impl, chunk_size=3).backward()
+        grads[impl] = (t if which == 'target' else o).grad
+    torch.testing.assert_close(grads['lean'], grads['naive'], rtol=1e-5, atol=1e-6)

@@ -183,8 +183,10 @@ class _ChunkedPointNLL(torch.autograd.Function):
         tau, chunk = ctx.tau, ctx.chunk
         b, _, nt = target.shape
         grad_target = torch.empty_like(target) if ctx.needs_input_grad[0] else None
-        acc_online = torch.zeros_like(online)  # (B, C, No): sum_i G_ij r_i t_i
-        q_online = online.new_zeros(b, online.shape[2])  # (B, No): sum_i G_ij s_ij
+        want_online = ctx.needs_input_grad[1]
+        if want_online:
+            acc_online = torch.zeros_like(online)  # (B, C, No): sum_i G_ij r_i t_i
+            q_online = online.new_zeros(b, online.shape[2])  # (B, No): sum_i G_ij s_ij
         for s in range(0, nt, chunk):
             e = min(s + chunk, nt)
             t_chunk = target[:, :, s:e]  # (B, C, n)
@@ -194,17 +196,18 @@ class _ChunkedPointNLL(torch.autograd.Function):
             g.scatter_add_(-1, index[:, s:e], -weight[:, s:e])
             g.mul_(grad_nll[:, s:e, None])
             gs = logits.mul_(g)  # (B, n, No): G * s, reusing the logits buffer
-            q_online.add_(gs.sum(dim=1))
-            q_target = gs.sum(dim=2)  # (B, n)
-            acc_online.baddbmm_(t_chunk * r_t[:, None, s:e], g)  # (B, C, No)
+            if want_online:
+                q_online.add_(gs.sum(dim=1))
+                acc_online.baddbmm_(t_chunk * r_t[:, None, s:e], g)  # (B, C, No)
             if grad_target is not None:
+                q_target = gs.sum(dim=2)  # (B, n)
                 g.mul_(r_o[:, None, :])
                 grad = torch.bmm(online, g.transpose(1, 2))  # (B, C, n): sum_j G_ij r_j o_j
                 grad.mul_((r_t[:, s:e] / tau)[:, None, :])
                 grad.addcmul_(t_chunk, (r2_t[:, s:e] * q_target)[:, None, :], value=-1)
                 grad_target[:, :, s:e] = grad
         grad_online = None
-        if ctx.needs_input_grad[1]:
+        if want_online:
             grad_online = acc_online.mul_((r_o / tau)[:, None, :]).addcmul_(online, (r2_o * q_online)[:, None, :],
                                                                             value=-1)
         return grad_target, grad_online, None, None, None, None
