@@ -9,6 +9,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from ..losses.local_losses import valid_and_safe_grid
 from ..utils import correspondence_grid, inverse_correspondence_grid
 
 
@@ -124,21 +125,22 @@ class BYOLLocalContrast(BYOL):
             tuple: the unweighted-by-alpha local loss (scalar) and a dict of diagnostics.
         """
         total, logs = 0., {}
+        records = self._records(data_samples)  # built once for every level and direction
         for level, (online_neck, target_neck, weight) in enumerate(self._levels()):
             online_sc = online_neck(online_feats[1])[0]  # (B, C_l, Ho, Wo)
             with torch.no_grad():
                 target_c = target_neck(target_feats[0])[0]  # (B, C_l, Ht, Wt)
-            grid = self.correspondence(data_samples, target_c.shape[-2:], target_c.device)  # (B, Ht, Wt, 2)
+            grid = correspondence_grid(*records, target_c.shape[-2:]).to(target_c.device)  # (B, Ht, Wt, 2)
             loss = self.local_head.loss(target_c, online_sc, grid)
             if self.symmetric:
                 online_c = online_neck(online_feats[0])[0]
                 with torch.no_grad():
                     target_sc = target_neck(target_feats[1])[0]
-                inverse = self.correspondence(data_samples, target_sc.shape[-2:], target_sc.device, inverse=True)
+                inverse = inverse_correspondence_grid(*records, target_sc.shape[-2:]).to(target_sc.device)
                 loss = 0.5 * (loss + self.local_head.loss(target_sc, online_c, inverse))
             total = total + weight * loss
             suffix = '' if len(self.local_weights) == 1 else f'_level{level}'
-            logs[f'lc_valid_ratio{suffix}'] = (grid.abs() <= 1).all(-1).float().mean().detach()
+            logs[f'lc_valid_ratio{suffix}'] = valid_and_safe_grid(grid)[0].float().mean().detach()
             if suffix:
                 logs[f'lc{suffix}'] = loss.detach()
         return total, logs
