@@ -19,7 +19,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import ensure_malloc_returns_memory, fmt_bytes, header, measure, table  # noqa: E402
 
-from mmlc.models.losses.local_losses import local_contrastive_loss  # noqa: E402
+from mmlc.models.losses.local_losses import DEFAULT_CHUNK, local_contrastive_loss  # noqa: E402
 from mmlc.models.utils import correspondence_grid  # noqa: E402
 
 
@@ -37,9 +37,9 @@ def make_case(batch: int, size: int, channels: int, device: str, seed: int = 0):
     return target.to(device), online.to(device), grid.to(device)
 
 
-def run_once(target, online, grid, impl):
+def run_once(target, online, grid, impl, chunk_size=DEFAULT_CHUNK):
     online = online.detach().requires_grad_()
-    loss = local_contrastive_loss(target, online, grid, impl=impl)
+    loss = local_contrastive_loss(target, online, grid, impl=impl, chunk_size=chunk_size)
     loss.backward()
     return loss.detach(), online.grad
 
@@ -49,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument('--sizes', type=int, nargs='+', default=[7, 14, 28, 56], help='map side (Ht = Ho)')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[8, 32])
     p.add_argument('--channels', type=int, default=256)
+    p.add_argument('--chunk-size', type=int, default=DEFAULT_CHUNK, help="the lean path's buffer rows per image")
     p.add_argument('--device', default='cpu')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
@@ -70,21 +71,25 @@ def main(argv=None) -> str:
         for size in args.sizes:
             target, online, grid = make_case(batch, size, args.channels, args.device)
             naive_gib = 3 * batch * size**4 * 4 / 2**30  # logits, log-softmax, gradient
-            lean = measure(lambda: run_once(target, online, grid, 'lean'), args.device, args.warmup, args.repeats)
+            lean = measure(lambda: run_once(target, online, grid, 'lean', args.chunk_size), args.device, args.warmup,
+                           args.repeats)
             if naive_gib > args.max_naive_gib:
                 rows.append([batch, f'{size}x{size}', 'skipped', 'skipped', f'{lean[0] * 1e3:.1f} ms',
                              fmt_bytes(lean[1]), '-', '-', '-'])
                 continue
             naive = measure(lambda: run_once(target, online, grid, 'naive'), args.device, args.warmup,
                             args.repeats)
-            (l_n, g_n), (l_l, g_l) = run_once(target, online, grid, 'naive'), run_once(target, online, grid, 'lean')
+            l_n, g_n = run_once(target, online, grid, 'naive')
+            l_l, g_l = run_once(target, online, grid, 'lean', args.chunk_size)
             diff = max((l_n - l_l).abs().item(), (g_n - g_l).abs().max().item())
             mem_ratio = f'{lean[1] / naive[1]:.3f}' if lean[1] and naive[1] else 'n/a'
             rows.append([batch, f'{size}x{size}', f'{naive[0] * 1e3:.1f} ms', fmt_bytes(naive[1]),
                          f'{lean[0] * 1e3:.1f} ms', fmt_bytes(lean[1]), f'{lean[0] / naive[0]:.2f}', mem_ratio,
                          f'{diff:.1e}'])
     out = '\n'.join([
-        header(args), f'channels {args.channels}, median of {args.repeats} after {args.warmup} warm-up', '',
+        header(args),
+        f'channels {args.channels}, lean chunk_size {args.chunk_size}, '
+        f'median of {args.repeats} after {args.warmup} warm-up', '',
         table(rows, ['batch', 'map', 'naive time', 'naive peak', 'lean time', 'lean peak', 'time lean/naive',
                      'mem lean/naive', 'max |diff|'])
     ])

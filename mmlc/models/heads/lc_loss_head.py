@@ -6,6 +6,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..losses import check_lc_options, local_contrastive_loss, local_mse_loss
+from ..losses.local_losses import DEFAULT_CHUNK
 
 
 @MODELS.register_module()
@@ -18,7 +19,7 @@ class LCLossHead(BaseModule):
             Table 6 ablation "BYOL + Local MSE loss". Defaults to ``'contrastive'``.
         impl (str): LC-loss implementation, ``'auto'``, ``'naive'`` or ``'lean'`` (see
             :func:`~mmlc.models.losses.local_contrastive_loss`). Defaults to ``'auto'``.
-        chunk_size (int): Target cells per chunk of the lean path. Defaults to 64.
+        chunk_size (int): The lean path's buffer holds ``B * chunk_size`` rows of similarities. Defaults to 16.
         init_cfg (dict, optional): Unused (the head has no parameters). Defaults to None.
     """
 
@@ -28,7 +29,7 @@ class LCLossHead(BaseModule):
                  tau: float = 0.2,
                  loss_type: str = 'contrastive',
                  impl: str = 'auto',
-                 chunk_size: int = 64,
+                 chunk_size: int = DEFAULT_CHUNK,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if loss_type not in self.LOSS_TYPES:

@@ -4,7 +4,7 @@
 Pure tensor functions (no registry, no config, no distributed calls); the registered
 :class:`~mmlc.models.heads.LCLossHead` holds the hyper-parameters and calls them.
 """
-from typing import Tuple
+from typing import Iterator, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,13 @@ from torch import Tensor
 
 LC_IMPLS = ('auto', 'naive', 'lean')
 
+#: Target cells per image in the lean path's similarity buffer: it holds ``B * chunk_size`` rows of Ho*Wo
+#: similarities, 1/16 of the online gradient that every implementation returns (B, C, Ho*Wo) for C = 256, so
+#: the lean path's peak stays close to that gradient (benchmarks/bench_loss.py).
+DEFAULT_CHUNK = 16
 
-def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = 64) -> None:
+
+def check_lc_options(tau: float, impl: str = 'auto', chunk_size: int = DEFAULT_CHUNK) -> None:
     """Raise ``ValueError`` for an unusable temperature, implementation name or chunk size."""
     if not (isinstance(tau, (int, float)) and not isinstance(tau, bool) and tau > 0):
         raise ValueError(f'tau must be a number > 0, got {tau!r}')
@@ -107,7 +112,8 @@ def bilinear_corners(points: Tensor, height: int, width: int) -> Tuple[Tensor, T
 
     Matches ``F.grid_sample(mode='bilinear', padding_mode='border', align_corners=False)``: the point is
     moved to pixel-centre coordinates, clamped to the border cells, and split between its corners. The
-    weights of a point always sum to one.
+    weights of a point always sum to one. A corner beyond the last column (row) always has weight 0; its
+    index is then only kept inside the map.
 
     Args:
         points (Tensor): (B, N, 2) points (x, y) in normalised coordinates.
@@ -118,31 +124,68 @@ def bilinear_corners(points: Tensor, height: int, width: int) -> Tuple[Tensor, T
         tuple[Tensor, Tensor]: ``index`` (B, N, 4) long into the flattened (Ho*Wo) map and ``weight``
         (B, N, 4), for the corners (y0, x0), (y0, x1), (y1, x0), (y1, x1).
     """
-    px = (((points[..., 0] + 1) * width - 1) / 2).clamp(0, width - 1)  # (B, N)
-    py = (((points[..., 1] + 1) * height - 1) / 2).clamp(0, height - 1)  # (B, N)
-    x0, y0 = px.floor(), py.floor()
-    ax, ay = px - x0, py - y0
-    x0, y0 = x0.long(), y0.long()
-    x1, y1 = (x0 + 1).clamp(max=width - 1), (y0 + 1).clamp(max=height - 1)
-    index = torch.stack([y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1], dim=-1)
-    weight = torch.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], dim=-1)
-    return index, weight
+    return _Corners(points, height, width).block(0, points.shape[0], 0, points.shape[1])
 
 
 def _inverse_norms(x: Tensor, eps: float = 1e-12) -> Tuple[Tensor, Tensor]:
-    """``1 / max(||x||, eps)`` over channels, as ``F.normalize`` divides, and the square of its slope.
+    """``1 / max(||x||, eps)`` over channels, as ``F.normalize`` divides, and the slope of the normal part.
 
     Args:
         x (Tensor): (B, C, N) features.
         eps (float): ``F.normalize``'s floor on the norm. Defaults to 1e-12.
 
     Returns:
-        tuple[Tensor, Tensor]: ``r`` (B, N) and ``r2`` (B, N), which is ``r ** 2`` where the norm is
-        above ``eps`` and 0 where the floor applies (there the scale does not depend on ``x``).
+        tuple[Tensor, Tensor]: ``r`` (B, N) and ``r3`` (B, N), which is ``r ** 3`` where the norm is above
+        ``eps`` and 0 where the floor applies (there the scale does not depend on ``x``).
     """
     norm = x.norm(dim=1)  # (B, N)
     r = 1 / norm.clamp(min=eps)
-    return r, torch.where(norm > eps, r * r, torch.zeros_like(r))
+    return r, torch.where(norm > eps, r * r * r, torch.zeros_like(r))
+
+
+def _normalize_backward_(grad_u: Tensor, x: Tensor, r: Tensor, r3: Tensor, scale: float, cols: int) -> Tensor:
+    """Turn ``dL/du`` into ``dL/dx`` for ``u = x / max(||x||, eps)``, in place, times ``scale``.
+
+    ``dL/dx = r * dL/du - r^3 (x . dL/du) x`` (the second term only where the norm is above ``eps``).
+    The per-cell dot products are taken ``cols`` cells at a time, so no (B, C, N) temporary is made.
+
+    Args:
+        grad_u (Tensor): (B, C, N) ``dL/du``; overwritten with the result.
+        x (Tensor): (B, C, N) raw features.
+        r (Tensor): (B, N) inverse norms.
+        r3 (Tensor): (B, N) from :func:`_inverse_norms`.
+        scale (float): Factor applied to the result (``1 / tau``).
+        cols (int): Cells per step of the dot products.
+
+    Returns:
+        Tensor: ``grad_u``, now (B, C, N) ``scale * dL/dx``.
+    """
+    n = x.shape[2]
+    dots = x.new_empty(x.shape[0], n)  # (B, N)
+    for s in range(0, n, cols):
+        e = min(s + cols, n)
+        dots[:, s:e] = (x[:, :, s:e] * grad_u[:, :, s:e]).sum(dim=1)
+    grad_u.mul_((r * scale)[:, None, :])
+    return grad_u.addcmul_(x, (r3 * dots * scale)[:, None, :], value=-1)
+
+
+def _blocks(batch: int, cells: int, rows: int) -> Iterator[Tuple[int, int, int, int]]:
+    """Split B images x ``cells`` target cells into blocks of at most ``rows`` (image, cell) pairs.
+
+    Small maps are taken several whole images at a time; large maps one image at a time in runs of
+    ``rows`` cells, so that every block's matrix products have many rows however small the batch is.
+
+    Yields:
+        tuple[int, int, int, int]: ``(b0, b1, s, e)``, images ``b0:b1`` and target cells ``s:e``.
+    """
+    if cells <= rows:
+        step = rows // cells
+        for b0 in range(0, batch, step):
+            yield b0, min(b0 + step, batch), 0, cells
+    else:
+        for b0 in range(batch):
+            for s in range(0, cells, rows):
+                yield b0, b0 + 1, s, min(s + rows, cells)
 
 
 class _ChunkedPointNLL(torch.autograd.Function):
@@ -150,73 +193,123 @@ class _ChunkedPointNLL(torch.autograd.Function):
 
     For a point with corner weights w_i (summing to one) the bilinearly sampled NLL is
     ``logsumexp_k(s_k) - sum_i w_i s_i`` with ``s_k = cos(t, o_k) / tau``. Forward and backward walk over
-    chunks of target cells; only the per-row log-sum-exp is kept between them, and the backward
-    recomputes each chunk's similarities. The cosine normalisation is folded into the chunks (raw
-    features in, gradients w.r.t. raw features out), so no normalised copy of the features exists either.
-    Extra memory: two (B, chunk, No) buffers plus O(B * (Nt + No)) vectors.
+    blocks of (image, target cell) rows (:func:`_blocks`); only each row's log-sum-exp is kept between
+    them, and the backward recomputes a block's similarities into the same buffer. The cosine
+    normalisation is folded in (raw features in, gradients w.r.t. raw features out), so no normalised
+    copy of the features exists either.
 
-    With ``u = t r_t`` and ``v = o r_o`` (``r = 1 / ||.||``) and ``G = dL/ds``:
-    ``dL/dt_i = (r_i / tau) sum_j G_ij r_j o_j - r_i^2 t_i sum_j G_ij s_ij`` and symmetrically for ``o_j``.
+    With ``u = t r_t``, ``v = o r_o`` (``r = 1 / ||.||``) and ``G = dL/ds`` (softmax minus the corner
+    weights, times the incoming gradient), ``dL/dv_j = (1 / tau) sum_i G_ij u_i``: the backward adds
+    each block's ``sum_i G_ij r_i t_i`` straight into the online gradient it returns and applies the
+    normalisation's gradient once at the end (:func:`_normalize_backward_`); the target gradient, needed
+    only when the target branch is trained, is finished block by block. Extra memory besides the
+    returned gradients: one buffer of ``rows x No`` similarities (two while both inputs need gradients)
+    and O(B * (Nt + No)) vectors.
     """
 
     @staticmethod
-    def forward(ctx, target: Tensor, online: Tensor, index: Tensor, weight: Tensor, tau: float,
-                chunk: int) -> Tensor:
-        # target: (B, C, Nt), online: (B, C, No), fp32, not normalised; index / weight: (B, Nt, 4)
-        nt = target.shape[2]
-        r_t, r2_t = _inverse_norms(target)  # (B, Nt) each
-        r_o, r2_o = _inverse_norms(online)  # (B, No) each
-        lse = target.new_empty(target.shape[0], nt)  # (B, Nt)
-        picked = target.new_empty(target.shape[0], nt)  # (B, Nt)
-        for s in range(0, nt, chunk):
-            e = min(s + chunk, nt)
-            logits = _chunk_logits(target[:, :, s:e], online, r_t[:, s:e], r_o, tau)  # (B, n, No)
-            lse[:, s:e] = torch.logsumexp(logits, dim=-1)
-            picked[:, s:e] = (logits.gather(-1, index[:, s:e]) * weight[:, s:e]).sum(-1)
-        ctx.save_for_backward(target, online, index, weight, lse, r_t, r2_t, r_o, r2_o)
-        ctx.tau, ctx.chunk = tau, chunk
+    def forward(ctx, target: Tensor, online: Tensor, points: Tensor, height: int, width: int, tau: float,
+                rows: int) -> Tensor:
+        # target: (B, C, Nt), online: (B, C, No = height * width), fp32, not normalised; points: (B, Nt, 2)
+        b, _, nt = target.shape
+        r_t, r3_t = _inverse_norms(target)  # (B, Nt) each
+        r_o, r3_o = _inverse_norms(online)  # (B, No) each
+        lse, picked = target.new_empty(b, nt), target.new_empty(b, nt)  # (B, Nt) each
+        corners = _Corners(points, height, width)
+        buffer = online.new_empty(min(rows, b * nt) * online.shape[2])
+        for b0, b1, s, e in _blocks(b, nt, rows):
+            logits = _block_logits(buffer, target[b0:b1, :, s:e], r_t[b0:b1, s:e], online[b0:b1], r_o[b0:b1], tau)
+            index, weight = corners.block(b0, b1, s, e)  # (b, n, 4) each
+            picked[b0:b1, s:e] = (logits.gather(-1, index) * weight).sum(-1)
+            top = logits.amax(dim=-1)  # (b, n); |logits| <= 1 / tau, so finite
+            lse[b0:b1, s:e] = logits.sub_(top[..., None]).exp_().sum(-1).log_().add_(top)
+        ctx.save_for_backward(target, online, lse, r_t, r3_t, r_o, r3_o, *corners.tensors())
+        ctx.width, ctx.tau, ctx.rows = width, tau, rows
         return lse - picked  # (B, Nt)
 
     @staticmethod
     def backward(ctx, grad_nll: Tensor):
-        target, online, index, weight, lse, r_t, r2_t, r_o, r2_o = ctx.saved_tensors
-        tau, chunk = ctx.tau, ctx.chunk
+        target, online, lse, r_t, r3_t, r_o, r3_o, *corner_tensors = ctx.saved_tensors
+        corners = _Corners.from_tensors(*corner_tensors, ctx.width, online.shape[2])
+        tau = ctx.tau
         b, _, nt = target.shape
-        grad_target = torch.empty_like(target) if ctx.needs_input_grad[0] else None
-        want_online = ctx.needs_input_grad[1]
-        if want_online:
-            acc_online = torch.zeros_like(online)  # (B, C, No): sum_i G_ij r_i t_i
-            q_online = online.new_zeros(b, online.shape[2])  # (B, No): sum_i G_ij s_ij
-        for s in range(0, nt, chunk):
-            e = min(s + chunk, nt)
-            t_chunk = target[:, :, s:e]  # (B, C, n)
-            logits = _chunk_logits(t_chunk, online, r_t[:, s:e], r_o, tau)  # (B, n, No): s
-            # G = dL/ds = (softmax - w at the corners) * dL/dnll
-            g = torch.sub(logits, lse[:, s:e, None]).exp_()  # (B, n, No) softmax
-            g.scatter_add_(-1, index[:, s:e], -weight[:, s:e])
-            g.mul_(grad_nll[:, s:e, None])
-            gs = logits.mul_(g)  # (B, n, No): G * s, reusing the logits buffer
+        want_target, want_online = ctx.needs_input_grad[:2]
+        grad_target = torch.empty_like(target) if want_target else None
+        grad_online = torch.zeros_like(online) if want_online else None  # (B, C, No): sum_i G_ij r_i t_i
+        buffer = online.new_empty(min(ctx.rows, b * nt) * online.shape[2])
+        for b0, b1, s, e in _blocks(b, nt, ctx.rows):
+            t_blk, o_blk = target[b0:b1, :, s:e], online[b0:b1]  # (b, C, n), (b, C, No)
+            g = _block_logits(buffer, t_blk, r_t[b0:b1, s:e], o_blk, r_o[b0:b1], tau)  # (b, n, No): s
+            g.sub_(lse[b0:b1, s:e, None]).exp_()  # softmax
+            index, weight = corners.block(b0, b1, s, e)  # (b, n, 4) each
+            g.scatter_add_(-1, index, -weight)
+            g.mul_(grad_nll[b0:b1, s:e, None])  # G = dL/ds
+            if want_target:  # dL/du_i = (1 / tau) sum_j G_ij v_j, finished per block
+                g_v = g * r_o[b0:b1, None, :] if want_online else g.mul_(r_o[b0:b1, None, :])  # G_ij r_j
+                grad_u = torch.bmm(o_blk, g_v.transpose(1, 2))  # (b, C, n)
+                del g_v  # the copy (both gradients wanted) must not outlive its block
+                grad_target[b0:b1, :, s:e] = _normalize_backward_(grad_u, t_blk, r_t[b0:b1, s:e], r3_t[b0:b1, s:e],
+                                                                  1 / tau, e - s)
             if want_online:
-                q_online.add_(gs.sum(dim=1))
-                acc_online.baddbmm_(t_chunk * r_t[:, None, s:e], g)  # (B, C, No)
-            if grad_target is not None:
-                q_target = gs.sum(dim=2)  # (B, n)
-                g.mul_(r_o[:, None, :])
-                grad = torch.bmm(online, g.transpose(1, 2))  # (B, C, n): sum_j G_ij r_j o_j
-                grad.mul_((r_t[:, s:e] / tau)[:, None, :])
-                grad.addcmul_(t_chunk, (r2_t[:, s:e] * q_target)[:, None, :], value=-1)
-                grad_target[:, :, s:e] = grad
-        grad_online = None
+                grad_online[b0:b1].baddbmm_(t_blk, g.mul_(r_t[b0:b1, s:e, None]))  # += sum_i G_ij r_i t_i
+        del buffer, g  # the normalisation's column steps below reuse that memory
         if want_online:
-            grad_online = acc_online.mul_((r_o / tau)[:, None, :]).addcmul_(online, (r2_o * q_online)[:, None, :],
-                                                                            value=-1)
-        return grad_target, grad_online, None, None, None, None
+            grad_online = _normalize_backward_(grad_online, online, r_o, r3_o, 1 / tau, max(1, ctx.rows // b))
+        return grad_target, grad_online, None, None, None, None, None
 
 
-def _chunk_logits(t_chunk: Tensor, online: Tensor, r_t: Tensor, r_o: Tensor, tau: float) -> Tensor:
-    """``cos(t_i, o_j) / tau`` for a chunk of target cells: (B, C, n) x (B, C, No) -> (B, n, No)."""
-    logits = torch.bmm(t_chunk.transpose(1, 2), online)  # (B, n, No) raw dot products
-    return logits.mul_(r_o[:, None, :]).mul_((r_t / tau)[:, :, None])
+class _Corners:
+    """The bilinear corners of all points, kept compact and expanded one block at a time.
+
+    Stores each point's top-left cell ``base`` (B, N) and fractions ``ax``, ``ay`` (B, N), in pixel-centre
+    coordinates clamped to the border cells. A block's four corners are ``base + (0, 1, W, W + 1)`` with
+    weights ``(1 - ax)(1 - ay), ax (1 - ay), (1 - ax) ay, ax ay``. Where a point is clamped to the last
+    column (row) its fraction is exactly 0, so the corner beyond it has weight 0 and its index only needs
+    to stay inside the map.
+    """
+
+    def __init__(self, points: Tensor, height: int, width: int) -> None:
+        px = (((points[..., 0] + 1) * width - 1) / 2).clamp(0, width - 1)  # (B, Nt)
+        py = (((points[..., 1] + 1) * height - 1) / 2).clamp(0, height - 1)  # (B, Nt)
+        x0, y0 = px.floor(), py.floor()
+        self.base, self.ax, self.ay = (y0 * width + x0).long(), px - x0, py - y0
+        self._finish(width, height * width)
+
+    @classmethod
+    def from_tensors(cls, base: Tensor, ax: Tensor, ay: Tensor, width: int, cells: int) -> '_Corners':
+        self = cls.__new__(cls)
+        self.base, self.ax, self.ay = base, ax, ay
+        self._finish(width, cells)
+        return self
+
+    def _finish(self, width: int, cells: int) -> None:
+        self.offsets = torch.tensor([0, 1, width, width + 1], device=self.base.device)
+        self.last = cells - 1
+
+    def tensors(self) -> Tuple[Tensor, Tensor, Tensor]:
+        return self.base, self.ax, self.ay
+
+    def block(self, b0: int, b1: int, s: int, e: int) -> Tuple[Tensor, Tensor]:
+        """``index`` (b, n, 4) long and ``weight`` (b, n, 4) for images ``b0:b1``, points ``s:e``."""
+        index = (self.base[b0:b1, s:e, None] + self.offsets).clamp_(max=self.last)
+        ax, ay = self.ax[b0:b1, s:e, None], self.ay[b0:b1, s:e, None]  # (b, n, 1) each
+        wx = torch.cat([1 - ax, ax], dim=-1)  # (b, n, 2): x0, x1
+        weight = torch.cat([wx * (1 - ay), wx * ay], dim=-1)  # (b, n, 4): (y0, x0), (y0, x1), (y1, x0), (y1, x1)
+        return index, weight
+
+
+def _block_logits(buffer: Tensor, t_blk: Tensor, r_t: Tensor, o_blk: Tensor, r_o: Tensor, tau: float) -> Tensor:
+    """``cos(t_i, o_j) / tau`` for a block, written into the front of ``buffer``: (b, n, No).
+
+    Args:
+        buffer (Tensor): flat fp32 storage of at least b * n * No elements, reused by every block.
+        t_blk (Tensor): (b, C, n) raw target features; ``r_t`` (b, n) their inverse norms.
+        o_blk (Tensor): (b, C, No) raw online features; ``r_o`` (b, No) their inverse norms.
+        tau (float): Temperature.
+    """
+    b, _, n = t_blk.shape
+    logits = torch.bmm(t_blk.transpose(1, 2), o_blk, out=buffer[:b * n * o_blk.shape[2]].view(b, n, -1))
+    return logits.mul_(r_o[:, None, :]).mul_((r_t / tau)[:, :, None])  # scaled in place: no (b, C, n) copy
 
 
 #: Above this many (target x online) cell pairs per image ``impl='auto'`` takes the memory-lean path. On
@@ -235,12 +328,11 @@ def _pair_nll_naive(target_n: Tensor, online_n: Tensor, points: Tensor, tau: flo
 
 def _pair_nll_lean(target: Tensor, online: Tensor, points: Tensor, tau: float, ho: int, wo: int,
                    chunk: int) -> Tensor:
-    """Same values and gradients as :func:`_pair_nll_naive` in O(chunk * No) extra memory. (B, Nt).
+    """Same values and gradients as :func:`_pair_nll_naive` in O(B * chunk * No) extra memory. (B, Nt).
 
     Takes the raw (not normalised) fp32 features, (B, C, Nt) and (B, C, No).
     """
-    index, weight = bilinear_corners(points, ho, wo)  # (B, Nt, 4) each
-    return _ChunkedPointNLL.apply(target, online, index, weight, tau, chunk)
+    return _ChunkedPointNLL.apply(target, online, points, ho, wo, tau, chunk * target.shape[0])
 
 
 def local_contrastive_loss(target: Tensor,
@@ -248,7 +340,7 @@ def local_contrastive_loss(target: Tensor,
                            grid: Tensor,
                            tau: float = 0.2,
                            impl: str = 'auto',
-                           chunk_size: int = 64) -> Tensor:
+                           chunk_size: int = DEFAULT_CHUNK) -> Tensor:
     """Local contrastive (LC) loss of Islam et al., Eq. 2-4.
 
     Every target cell p_c is compared by cosine similarity with every online cell (Eq. 2); the
@@ -263,10 +355,12 @@ def local_contrastive_loss(target: Tensor,
             ``|y| > 1`` (outside I_sc) are ignored.
         tau (float): Softmax temperature. Defaults to 0.2.
         impl (str): ``'naive'`` materialises the (Ht*Wt) x (Ho*Wo) similarity matrix per image;
-            ``'lean'`` never stores it (chunks of ``chunk_size`` target cells, recomputed in the
+            ``'lean'`` never stores it (blocks of ``B * chunk_size`` rows, recomputed in the
             backward pass); ``'auto'`` picks ``'lean'`` above :data:`LEAN_THRESHOLD` cell pairs.
             Both give the same value and gradients. Defaults to ``'auto'``.
-        chunk_size (int): Target cells per chunk of the lean path. Defaults to 64.
+        chunk_size (int): The lean path's similarity buffer holds ``B * chunk_size`` rows of Ho*Wo values
+            (taken as whole images for small maps, runs of one image's target cells for large ones).
+            Defaults to :data:`DEFAULT_CHUNK` (16); larger values need more memory and can be faster.
 
     Returns:
         Tensor: scalar fp32 loss; per image the mean NLL over its valid pairs, then the mean over
