@@ -17,10 +17,8 @@ GPUS=$4
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK_ROOT=${WORK_ROOT:-work_dirs/benchmarks}
 NAME="$(basename "$CONFIG" .py)"
-if [ -z "${PYTHON:-}" ]; then
-  PYTHON=python
-  if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
-fi
+# shellcheck source=tools/python_env.sh
+source "$ROOT/tools/python_env.sh"
 [ -f "$PRETRAIN" ] || { echo "pretrained checkpoint not found: $PRETRAIN" >&2; exit 2; }
 
 # mmengine's --cfg-options accumulates over repeats, so the caller's own --cfg-options (or --work-dir,
@@ -28,7 +26,6 @@ fi
 ARGS=("$CONFIG" --work-dir "$WORK_ROOT/$FRAMEWORK/$NAME" --cfg-options "model.backbone.init_cfg.checkpoint=$PRETRAIN"
       "${@:5}")
 
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$GPUS" -eq 1 ]; then
   exec "$PYTHON" "$ROOT/tools/benchmarks/train_test.py" "${ARGS[@]}"
 fi

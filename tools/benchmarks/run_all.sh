@@ -15,11 +15,8 @@ PRETRAIN=$1
 GPUS=${2:-8}
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 export WORK_ROOT=${WORK_ROOT:-work_dirs/benchmarks}
-if [ -z "${PYTHON:-}" ]; then
-  PYTHON=python
-  if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
-fi
-export PYTHON
+# shellcheck source=tools/python_env.sh
+source "$ROOT/tools/python_env.sh"
 
 ANN=data/coco/annotations
 for pct in 5 10; do
