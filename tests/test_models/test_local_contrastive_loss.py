@@ -187,6 +187,11 @@ def test_mismatched_shapes_raise():
         local_contrastive_loss(target, online, grid[:, :2])
     with pytest.raises(ValueError, match=r'\(B, C, H, W\)'):
         local_contrastive_loss(target[0], online, grid)
+    for impl in ('naive', 'lean'):
+        with pytest.raises(ValueError, match='non-empty'):
+            local_contrastive_loss(target[:0], online[:0], grid[:0], impl=impl)
+        with pytest.raises(ValueError, match='non-empty'):
+            local_contrastive_loss(target[:, :, :0], online, grid[:, :0], impl=impl)
 
 
 def test_matching_features_beat_shuffled_features():

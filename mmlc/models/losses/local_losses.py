@@ -39,6 +39,9 @@ def _check_inputs(target: Tensor, online: Tensor, grid: Tensor) -> None:
     if target.shape[1] != online.shape[1]:
         raise ValueError(f'channel sizes differ: target has {target.shape[1]} channels, '
                          f'online has {online.shape[1]}')
+    if target.numel() == 0 or online.numel() == 0:
+        raise ValueError('target and online must be non-empty (at least one image, channel and cell), got '
+                         f'shapes {tuple(target.shape)} and {tuple(online.shape)}')
     b, _, ht, wt = target.shape
     if tuple(grid.shape) != (b, ht, wt, 2):
         raise ValueError(f'grid must have shape (B, Ht, Wt, 2) = {(b, ht, wt, 2)} to match target, '
@@ -178,6 +181,8 @@ def _blocks(batch: int, cells: int, rows: int) -> Iterator[Tuple[int, int, int, 
     Yields:
         tuple[int, int, int, int]: ``(b0, b1, s, e)``, images ``b0:b1`` and target cells ``s:e``.
     """
+    if cells == 0:
+        return
     if cells <= rows:
         step = rows // cells
         for b0 in range(0, batch, step):
@@ -236,7 +241,7 @@ class _ChunkedPointNLL(torch.autograd.Function):
         want_target, want_online = ctx.needs_input_grad[:2]
         grad_target = torch.empty_like(target) if want_target else None
         grad_online = torch.zeros_like(online) if want_online else None  # (B, C, No): sum_i G_ij r_i t_i
-        buffer = online.new_empty(min(ctx.rows, b * nt) * online.shape[2])
+        buffer, g = online.new_empty(min(ctx.rows, b * nt) * online.shape[2]), None
         for b0, b1, s, e in _blocks(b, nt, ctx.rows):
             t_blk, o_blk = target[b0:b1, :, s:e], online[b0:b1]  # (b, C, n), (b, C, No)
             g = _block_logits(buffer, t_blk, r_t[b0:b1, s:e], o_blk, r_o[b0:b1], tau)  # (b, n, No): s
