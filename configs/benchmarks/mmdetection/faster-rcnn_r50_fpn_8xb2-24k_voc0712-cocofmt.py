@@ -3,18 +3,9 @@
 # tools/dataset_converters/pascal_voc.py --out-format coco). The paper does not spell out the VOC
 # schedule; this is the detectron2 VOC schedule of the works it follows (SCRL, PixPro): 24k iterations at
 # batch 16, lr 0.02 dropped x0.1 at 18k and 22k, shorter side 480-800 (step 32) in training, 800 in test.
-_base_ = 'mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712-cocofmt.py'
+_base_ = ['mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712-cocofmt.py', '../_base_/mmlc_resnet50.py']
 
-custom_imports = dict(imports=['mmlc'], allow_failed_imports=False)  # loads full Runner checkpoints
-
-model = dict(
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='work_dirs/byol_lc_r50_16xb256-400e/epoch_400.pth',
-            prefix='backbone.')))
+model = dict(backbone=_base_.mmlc_backbone)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -5,18 +5,12 @@
 # OKS metric; detection, RPN and schedule are mmdet's Mask R-CNN / 90k recipes, training scales 640-800
 # as detectron2's keypoint configs. Backbone: plain ResNet-50 from an mmlc checkpoint, SyncBN, all
 # stages and BN statistics fine-tuned.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/mmlc_resnet50.py']
 
 custom_imports = dict(imports=['mmlc', 'mmlc.downstream.keypoints'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(
-        frozen_stages=-1,
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='work_dirs/byol_lc_r50_16xb256-400e/epoch_400.pth',
-            prefix='backbone.')),
+    backbone=_base_.mmlc_backbone,
     roi_head=dict(
         bbox_head=dict(num_classes=1),
         # the base's mask_roi_extractor (14x14 RoIAlign on P2-P5) feeds the keypoint head
