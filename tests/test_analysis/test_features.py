@@ -113,16 +113,22 @@ def test_mmpretrain_byol_checkpoint_online_and_target(tmp_path):
         build_feature_extractor(str(path), None, use_local_neck=True)
 
 
-def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
+def _saved_mmlc_model(config: str, path, bn_seed: int):
+    """Build the config's model with distinct BN statistics, save it as a Runner checkpoint at ``path``
+    and return it in eval mode with IMAGES preprocessed as its data preprocessor would."""
     torch.manual_seed(0)
-    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg = Config.fromfile(config)
     model = MODELS.build(copy.deepcopy(cfg.model))
-    _perturb_bn_stats(model, 2)
-    path = tmp_path / 'mmlc.pth'
+    _perturb_bn_stats(model, bn_seed)
     torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), path)
     model.eval()
     mean, std = cfg.data_preprocessor.mean, cfg.data_preprocessor.std  # mmpretrain's top-level key
-    x = images_to_tensor(IMAGES, mean, std, to_rgb=True)
+    return model, images_to_tensor(IMAGES, mean, std, to_rgb=True)
+
+
+def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
+    path = tmp_path / 'mmlc.pth'
+    model, x = _saved_mmlc_model(DEMO_CONFIG, path, bn_seed=2)
     with torch.no_grad():
         feats = model.backbone(x)
         local_ref = model.local_neck(feats)[0]
@@ -140,14 +146,8 @@ def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
 
 def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
     config = osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
-    torch.manual_seed(0)
-    cfg = Config.fromfile(config)
-    model = MODELS.build(copy.deepcopy(cfg.model))
-    _perturb_bn_stats(model, 3)
     path = tmp_path / 'mmlc_multi.pth'
-    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), path)
-    model.eval()
-    x = images_to_tensor(IMAGES, cfg.data_preprocessor.mean, cfg.data_preprocessor.std, to_rgb=True)
+    model, x = _saved_mmlc_model(config, path, bn_seed=3)
     with torch.no_grad():
         feats = model.backbone(x)  # stages 1, 2, 3
         refs = [neck(feats)[0] for neck in model.local_neck]

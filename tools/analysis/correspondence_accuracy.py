@@ -14,10 +14,10 @@ ResNet from the weights. CHECKPOINT may be an mmlc or mmpretrain (e.g. BYOL) Run
 torchvision ResNet state dict. Results are deterministic for a given --seed.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
+import mmengine
 import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
@@ -83,8 +83,7 @@ def main(argv=None) -> dict:
     report = dict(summary=summary, args=vars(args),
                   per_image=[dict(name=r.name, accuracy=r.accuracy, num_valid=r.num_valid) for r in results])
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(report, f, indent=2)
+        mmengine.dump(report, args.out, file_format='json', indent=2)
         print(f'wrote {args.out}')
     return report
 

@@ -12,10 +12,10 @@ CHECKPOINT may be an mmlc or mmpretrain Runner checkpoint or a torchvision ResNe
 ResNet is inferred from the weights unless --config is given.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
+import mmengine
 import numpy as np
 import torch
 
@@ -103,8 +103,7 @@ def main(argv=None) -> dict:
           f'seed {args.seed}): top-1 {100 * mean:.2f}% +- {100 * half:.2f}% (95% CI)')
     report = dict(accuracy=mean, ci95=half, episodes=accs, classes=list(classes), args=vars(args))
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(report, f, indent=2)
+        mmengine.dump(report, args.out, file_format='json', indent=2)
         print(f'wrote {args.out}')
     return report
 
