@@ -41,38 +41,49 @@ def _proc_status(key: str) -> Optional[int]:
     return None
 
 
-def measure(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> Tuple[float, Optional[float]]:
-    """Median wall time (s) of ``fn`` after ``warmup`` calls, and its peak extra memory (bytes).
+def time_once(fn: Callable[[], object], device: str) -> float:
+    """Wall time (s) of one call of ``fn``, waiting for the GPU on CUDA."""
+    cuda = device.startswith('cuda')
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def median_time(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> float:
+    """Median wall time (s) of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    return statistics.median(time_once(fn, device) for _ in range(repeats))
+
+
+def peak_memory(fn: Callable[[], object], device: str) -> Optional[float]:
+    """Peak extra memory (bytes) of one call of ``fn``; None where it cannot be read.
 
     On CUDA the peak is ``torch.cuda.max_memory_allocated`` above the memory allocated before the call;
     on CPU it is the process' peak resident set size above its size before the call (Linux), which
     requires large allocations to go back to the system when freed: run with
     ``MALLOC_MMAP_THRESHOLD_=65536`` (the scripts re-execute themselves with it).
     """
-    cuda = device.startswith('cuda')
-    for _ in range(warmup):
-        fn()
-    if cuda:
+    if device.startswith('cuda'):
         torch.cuda.synchronize()
-    times: List[float] = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    if cuda:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         fn()
         torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        base = _rss_reset()
-        fn()
-        high = _proc_status('VmHWM')
-        peak = None if base is None or high is None else max(high - base, 0)
-    return statistics.median(times), peak
+        return torch.cuda.max_memory_allocated() - base
+    base = _rss_reset()
+    fn()
+    high = _proc_status('VmHWM')
+    return None if base is None or high is None else max(high - base, 0)
+
+
+def measure(fn: Callable[[], object], device: str, warmup: int, repeats: int) -> Tuple[float, Optional[float]]:
+    """:func:`median_time` of ``fn`` and, from one more call, its :func:`peak_memory`."""
+    return median_time(fn, device, warmup, repeats), peak_memory(fn, device)
 
 
 def ensure_malloc_returns_memory() -> None:

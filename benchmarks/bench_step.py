@@ -13,6 +13,7 @@ peak extra memory of one step, the LC / BYOL ratios, and a breakdown of what the
 import argparse
 import copy
 import os.path as osp
+import statistics
 import sys
 
 import torch
@@ -20,7 +21,8 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import ensure_malloc_returns_memory, fmt_bytes, header, measure, table  # noqa: E402
+from _common import (ensure_malloc_returns_memory, fmt_bytes, header, median_time, peak_memory, table,  # noqa: E402
+                     time_once)
 
 
 def model_cfgs(depth: int, lc_impl: str):
@@ -116,10 +118,9 @@ def main(argv=None) -> str:
             step(name)()
     for _ in range(args.steps):
         for name in models:
-            t, _ = measure(step(name), args.device, 0, 1)
-            times[name].append(t)
-    peaks = {name: measure(step(name), args.device, 0, 1)[1] for name in models}
-    med = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+            times[name].append(time_once(step(name), args.device))
+    peaks = {name: peak_memory(step(name), args.device) for name in models}
+    med = {name: statistics.median(ts) for name, ts in times.items()}
 
     # Breakdown of the local branch on the feature map the backbone produces at this size.
     lc = models['BYOL+LC']
@@ -138,8 +139,8 @@ def main(argv=None) -> str:
     def loss_fwd_bwd():
         lc.local_head.loss(target_local, online_local, grid).backward()
 
-    neck_t = measure(local_neck_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))[0]
-    loss_t = measure(loss_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))[0]
+    neck_t = median_time(local_neck_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))
+    loss_t = median_time(loss_fwd_bwd, args.device, 1 if args.warmup else 0, max(args.steps // 2, 1))
 
     h, w = target_local.shape[-2:]
     rows = [[name, f'{med[name] * 1e3:.1f} ms', fmt_bytes(peaks[name])] for name in models]
