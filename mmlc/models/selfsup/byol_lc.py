@@ -105,11 +105,29 @@ class BYOLLocalContrast(BYOL):
         src_shape = torch.stack([torch.as_tensor(s.src_shape[:2]) for s in data_samples])
         return sc_box, sc_flip, src_shape
 
+    @staticmethod
+    def _grid(records: Tuple[Tensor, Tensor, Tensor], feat_size: torch.Size, device: torch.device,
+              inverse: bool = False) -> Tensor:
+        fn = inverse_correspondence_grid if inverse else correspondence_grid
+        return fn(*records, feat_size).to(device)
+
     def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
                        inverse: bool = False) -> Tensor:
         """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
-        fn = inverse_correspondence_grid if inverse else correspondence_grid
-        return fn(*self._records(data_samples), feat_size).to(device)
+        return self._grid(self._records(data_samples), feat_size, device, inverse)
+
+    def _direction_loss(self, online_neck: nn.Module, target_neck: nn.Module, online_feats: Tuple[Tensor, ...],
+                        target_feats: Tuple[Tensor, ...], records: Tuple[Tensor, Tensor, Tensor],
+                        inverse: bool) -> Tuple[Tensor, Tensor]:
+        """LC-loss of the target branch on one view against the online branch on the other, and its grid.
+
+        ``inverse=False``: target on I_c, online on I_sc (the paper's direction); ``True``: the reverse.
+        """
+        online = online_neck(online_feats)[0]  # (B, C_l, Ho, Wo)
+        with torch.no_grad():
+            target = target_neck(target_feats)[0]  # (B, C_l, Ht, Wt)
+        grid = self._grid(records, target.shape[-2:], target.device, inverse)  # (B, Ht, Wt, 2)
+        return self.local_head.loss(target, online, grid), grid
 
     def local_loss(self, online_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
                    target_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
@@ -127,17 +145,12 @@ class BYOLLocalContrast(BYOL):
         total, logs = 0., {}
         records = self._records(data_samples)  # built once for every level and direction
         for level, (online_neck, target_neck, weight) in enumerate(self._levels()):
-            online_sc = online_neck(online_feats[1])[0]  # (B, C_l, Ho, Wo)
-            with torch.no_grad():
-                target_c = target_neck(target_feats[0])[0]  # (B, C_l, Ht, Wt)
-            grid = correspondence_grid(*records, target_c.shape[-2:]).to(target_c.device)  # (B, Ht, Wt, 2)
-            loss = self.local_head.loss(target_c, online_sc, grid)
+            loss, grid = self._direction_loss(online_neck, target_neck, online_feats[1], target_feats[0], records,
+                                              inverse=False)
             if self.symmetric:
-                online_c = online_neck(online_feats[0])[0]
-                with torch.no_grad():
-                    target_sc = target_neck(target_feats[1])[0]
-                inverse = inverse_correspondence_grid(*records, target_sc.shape[-2:]).to(target_sc.device)
-                loss = 0.5 * (loss + self.local_head.loss(target_sc, online_c, inverse))
+                reverse, _ = self._direction_loss(online_neck, target_neck, online_feats[0], target_feats[1], records,
+                                                  inverse=True)
+                loss = 0.5 * (loss + reverse)
             total = total + weight * loss
             suffix = '' if len(self.local_weights) == 1 else f'_level{level}'
             logs[f'lc_valid_ratio{suffix}'] = valid_and_safe_grid(grid)[0].float().mean().detach()
