@@ -24,11 +24,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import mmcv
 import numpy as np
 import torch
-from mmcv.transforms import Compose
-from mmengine.registry import DefaultScope
 from torch import Tensor
 
-from ..datasets.transforms.paired_correspondence import BYOL_VIEW1_COLOUR, PairedCorrespondenceTransform
+from ..datasets.transforms.paired_correspondence import (BYOL_VIEW1_COLOUR, PairedCorrespondenceTransform,
+                                                         build_colour_pipeline)
 from ..models.utils import correspondence_grid
 from .features import DenseFeatureExtractor
 from .image_io import resize_square
@@ -134,7 +133,7 @@ def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int
         ViewPair: ``mode='flip'``.
     """
     base = resize_square(img, size)
-    pipeline = Compose(list(copy.deepcopy(colour)))
+    pipeline = build_colour_pipeline(colour)
     with seeded(seed):
         views = [pipeline(dict(img=v.copy(), img_shape=v.shape[:2]))['img']
                  for v in (base, mmcv.imflip(base, direction='horizontal'))]
@@ -186,15 +185,11 @@ def prepare_pairs(images: Sequence[np.ndarray],
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     colour_cfg = FLIP_TEST_COLOUR if colour else []
     names = list(names) if names is not None else [str(i) for i in range(len(images))]
-    # The colour transforms are mmpretrain's; outside a Runner no default scope would find them.
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        if mode == 'crop':
-            transform = PairedCorrespondenceTransform(size=size, scale=crop_scale, flip_prob=0.5,
-                                                      c_pipeline=colour_cfg, sc_pipeline=colour_cfg)
-            return [make_crop_pair(img, transform, pair_seed(seed, i), names[i])
-                    for i, img in enumerate(images)]
-        return [make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i])
-                for i, img in enumerate(images)]
+    if mode == 'crop':
+        transform = PairedCorrespondenceTransform(size=size, scale=crop_scale, flip_prob=0.5, c_pipeline=colour_cfg,
+                                                  sc_pipeline=colour_cfg)
+        return [make_crop_pair(img, transform, pair_seed(seed, i), names[i]) for i, img in enumerate(images)]
+    return [make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i]) for i, img in enumerate(images)]
 
 
 @dataclass

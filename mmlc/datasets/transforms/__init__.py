@@ -1,9 +1,9 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 from .loading import LoadImageOrSkip
 from .paired_correspondence import (BYOL_VIEW1_COLOUR, BYOL_VIEW2_COLOUR, PairedCorrespondenceTransform,
-                                    as_three_channel_uint8)
+                                    as_three_channel_uint8, build_colour_pipeline)
 
 __all__ = [
     'BYOL_VIEW1_COLOUR', 'BYOL_VIEW2_COLOUR', 'LoadImageOrSkip', 'PairedCorrespondenceTransform',
-    'as_three_channel_uint8'
+    'as_three_channel_uint8', 'build_colour_pipeline'
 ]

@@ -32,6 +32,13 @@ BYOL_VIEW2_COLOUR = _byol_colour_pipeline(blur_prob=0.1, solarize_prob=0.2)
 _INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
 
+def build_colour_pipeline(cfg: Sequence[dict]) -> Compose:
+    """Compose colour transform configs in mmpretrain's scope (which falls back to mmcv's), whatever the
+    caller's default scope, so that nested configs such as RandomApply(transforms=[ColorJitter]) resolve too."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return Compose([TRANSFORMS.build(t) for t in copy.deepcopy(list(cfg))])
+
+
 def _check_range(name: str, value: Sequence[float], low: float, high: Optional[float]) -> Tuple[float, float]:
     """Validate a (min, max) pair with ``low < min <= max (<= high)``."""
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
@@ -139,11 +146,8 @@ class PairedCorrespondenceTransform(BaseTransform):
         self.backend = backend
         self.c_pipeline_cfg = copy.deepcopy(BYOL_VIEW1_COLOUR if c_pipeline is None else list(c_pipeline))
         self.sc_pipeline_cfg = copy.deepcopy(BYOL_VIEW2_COLOUR if sc_pipeline is None else list(sc_pipeline))
-        # Built in mmpretrain's scope (which falls back to mmcv's) whatever the caller's default scope,
-        # so that nested configs such as RandomApply(transforms=[ColorJitter]) resolve too.
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            self.c_pipeline = Compose([TRANSFORMS.build(t) for t in self.c_pipeline_cfg])
-            self.sc_pipeline = Compose([TRANSFORMS.build(t) for t in self.sc_pipeline_cfg])
+        self.c_pipeline = build_colour_pipeline(self.c_pipeline_cfg)
+        self.sc_pipeline = build_colour_pipeline(self.sc_pipeline_cfg)
         # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.
         self._crop_sampler = RandomResizedCrop(
             scale=size, crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,
