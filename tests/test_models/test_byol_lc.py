@@ -1,14 +1,18 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """BYOLLocalContrast: BYOL compatibility, loss weighting, gradient routing, and the local neck."""
 import copy
+import math
 
 import pytest
 import torch
+from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmlc  # noqa: F401
+import mmlc.models.losses.local_losses as local_losses
 from mmlc.models.utils import correspondence_grid
+from .test_local_contrastive_loss import _random_case, reference_lc, reference_mse
 
 BYOL_CFG = dict(
     type='BYOL',
@@ -80,6 +84,31 @@ def test_losses_are_weighted_by_alpha():
     want_local = mmlc.models.local_contrastive_loss(target, online, grid, tau=0.2)
     torch.testing.assert_close(out['loss_local'], 0.3 * want_local, rtol=1e-4, atol=1e-6)
     assert 0 < out['lc_valid_ratio'] <= 1 and not out['lc_valid_ratio'].requires_grad
+    # By hand: the 2x2 map's cell centres in the 200 x 150 source are x = 50, 150 and y = 37.5, 112.5; every
+    # crop [10k, 5, 10k + 100, 125] holds x = 50 and both y, never x = 150: 2 of 4 cells in every image.
+    assert out['lc_valid_ratio'].item() == 0.5
+
+
+def test_local_target_comes_from_the_ema_neck():
+    torch.manual_seed(0)
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    lc = MODELS.build(lc_cfg(alpha=1.0))
+    inputs, samples = batch()
+    lc.loss(inputs, samples)  # step 0: the EMA copies the online local neck
+    with torch.no_grad():
+        lc.local_neck.conv1.weight.add_(1.0)  # from now on the online and the EMA local necks differ
+    out = lc.loss(inputs, samples)  # step 1: the EMA moves only by m = 0.004 towards the online neck
+    ema, online_neck = lc.target_local_neck.module, lc.local_neck
+    assert not torch.allclose(ema.conv1.weight, online_neck.conv1.weight, atol=0.5)
+    with torch.no_grad():
+        feats_c = lc.target_net.module[0](inputs[0])
+        target = ema(feats_c)[0]
+        online = online_neck(lc.backbone(inputs[1]))[0]
+        grid = lc.correspondence(samples, target.shape[-2:], target.device)
+        want = mmlc.models.local_contrastive_loss(target, online, grid)
+        with_online_target = mmlc.models.local_contrastive_loss(online_neck(feats_c)[0], online, grid)
+    torch.testing.assert_close(out['loss_local'], want, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(want, with_online_target, rtol=1e-3)
 
 
 def test_local_loss_trains_online_local_branch_only():
@@ -99,7 +128,6 @@ def test_local_loss_trains_online_local_branch_only():
 def test_target_local_neck_follows_the_online_one_by_ema():
     torch.manual_seed(0)
     lc = MODELS.build(lc_cfg())
-    from mmengine.logging import MessageHub
     MessageHub.get_current_instance().update_info('max_iters', 10)
     inputs, samples = batch()
     lc.loss(inputs, samples)  # step 0 copies the online weights
@@ -109,7 +137,6 @@ def test_target_local_neck_follows_the_online_one_by_ema():
         lc.local_neck.conv1.weight.add_(1.0)
     lc.loss(inputs, samples)  # step 1: m = 0.004 at the start of the cosine schedule
     steps, max_iters = 1, 10
-    import math
     m = 0 - (0 - 0.004) * (math.cos(math.pi * steps / max_iters) + 1) / 2
     torch.testing.assert_close(lc.target_local_neck.module.conv1.weight,
                                (1 - m) * old_target + m * lc.local_neck.conv1.weight)
@@ -132,6 +159,42 @@ def test_local_head_options():
     out = lc.loss(inputs, samples)
     # Normalised MSE lies in [0, 4]; with random weights it is well inside.
     assert 0 < out['loss_local'].item() < 4
+
+
+def test_local_head_passes_its_options_to_the_loss(monkeypatch):
+    target, online, grid = _random_case()
+    # tau and loss_type, against the loop references
+    for tau in (0.2, 0.5):
+        got = MODELS.build(dict(type='LCLossHead', tau=tau)).loss(target, online, grid)
+        torch.testing.assert_close(got.double(), reference_lc(target, online, grid, tau), rtol=1e-5, atol=1e-6)
+    got = MODELS.build(dict(type='LCLossHead', loss_type='mse')).loss(target, online, grid)
+    torch.testing.assert_close(got.double(), reference_mse(target, online, grid), rtol=1e-5, atol=1e-6)
+    # impl and chunk_size: a 3x4 map stays naive under 'auto' but takes the lean path when asked to
+    calls = []
+    real = local_losses._pair_nll_lean
+    monkeypatch.setattr(local_losses, '_pair_nll_lean', lambda *a: calls.append(a[-1]) or real(*a))
+    MODELS.build(dict(type='LCLossHead')).loss(target, online, grid)
+    assert calls == []
+    got = MODELS.build(dict(type='LCLossHead', impl='lean', chunk_size=3)).loss(target, online, grid)
+    assert calls == [3]
+    torch.testing.assert_close(got.double(), reference_lc(target, online, grid, 0.2), rtol=1e-5, atol=1e-6)
+
+
+def test_local_loss_in_the_model_follows_the_head_options():
+    torch.manual_seed(0)
+    ref = MODELS.build(lc_cfg(alpha=1.0))
+    inputs, samples = batch()
+    for head in (dict(tau=0.5), dict(loss_type='mse')):
+        lc = MODELS.build(lc_cfg(alpha=1.0, **head))
+        lc.load_state_dict(ref.state_dict())
+        out = lc.loss(inputs, samples)
+        with torch.no_grad():
+            target = lc.target_local_neck(lc.target_net.module[0](inputs[0]))[0]
+            online = lc.local_neck(lc.backbone(inputs[1]))[0]
+        grid = lc.correspondence(samples, target.shape[-2:], target.device)
+        want = (reference_mse(target, online, grid) if 'loss_type' in head else
+                reference_lc(target, online, grid, head['tau']))
+        torch.testing.assert_close(out['loss_local'].double(), want, rtol=1e-4, atol=1e-6)
 
 
 def test_local_projection_neck_shapes_and_bn_naming():
@@ -184,6 +247,24 @@ def test_multilevel_sums_weighted_levels():
     grid = model.correspondence(samples, target.shape[-2:], target.device)
     torch.testing.assert_close(out['lc_level0'], mmlc.models.local_contrastive_loss(target, online, grid),
                                rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        target1 = model.target_local_neck.module[1](feats_c)[0]
+        online1 = model.local_neck[1](model.backbone(inputs[1]))[0]
+    assert target1.shape[-2:] == (2, 2)
+    grid1 = model.correspondence(samples, target1.shape[-2:], target1.device)
+    torch.testing.assert_close(out['lc_level1'], mmlc.models.local_contrastive_loss(target1, online1, grid1),
+                               rtol=1e-4, atol=1e-6)
+    # By hand (200 x 150 source, crops [10k, 5, 10k + 100, 125]): the 4x4 map's centres x = 25, 75, 125, 175 and
+    # y = 18.75, 56.25, 93.75, 131.25 give 2 x 3 of 16 cells inside; the 2x2 map 2 of 4.
+    assert out['lc_valid_ratio_level0'].item() == 0.375
+    assert out['lc_valid_ratio_level1'].item() == 0.5
+
+
+def test_multilevel_weights_default_to_the_mean_over_levels():
+    torch.manual_seed(0)
+    model = MODELS.build(multilevel_cfg())
+    out = model.loss(*batch())
+    torch.testing.assert_close(out['loss_local'], 0.5 * 0.5 * (out['lc_level0'] + out['lc_level1']))
 
 
 def test_multilevel_needs_one_weight_per_level():
