@@ -66,8 +66,29 @@ def test_resume_continues_from_the_saved_iteration(one_iteration, tmp_path):
     assert int(ckpt['state_dict']['target_net.steps']) == 2
     assert int(ckpt['state_dict']['target_local_neck.steps']) == 2
     assert ckpt['param_schedulers'][0]['last_step'] == saved['param_schedulers'][0]['last_step'] + 1
-    # The optimiser's momentum buffers were restored, not re-created: the state has one more step.
+    # The optimiser state covers the same parameters (its values: test_resume_reproduces_the_uninterrupted_run).
     assert ckpt['optimizer']['state'].keys() == saved['optimizer']['state'].keys()
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    # Two iterations in one go (keeping both checkpoints), then iteration 2 again from the first checkpoint:
+    # weights, EMA targets, BN statistics and LARS momentum buffers must come out the same.
+    keep = ('--cfg-options', 'default_hooks.checkpoint.max_keep_ckpts=2')
+    _train(tmp_path / 'straight', 2, *keep)
+    _train(tmp_path / 'resumed', 2, '--resume', str(tmp_path / 'straight' / 'iter_1.pth'), *keep)
+    want = torch.load(tmp_path / 'straight' / 'iter_2.pth', weights_only=True)
+    got = torch.load(tmp_path / 'resumed' / 'iter_2.pth', weights_only=True)
+    first = torch.load(tmp_path / 'straight' / 'iter_1.pth', weights_only=True)
+    assert got['state_dict'].keys() == want['state_dict'].keys()
+    for key, value in want['state_dict'].items():
+        torch.testing.assert_close(got['state_dict'][key], value, msg=key)
+    key = 'local_neck.conv1.weight'
+    assert not torch.equal(want['state_dict'][key], first['state_dict'][key])  # iteration 2 did change weights
+    states = want['optimizer']['state']
+    assert states and got['optimizer']['state'].keys() == states.keys()
+    for index, state in states.items():
+        for name, value in state.items():
+            torch.testing.assert_close(got['optimizer']['state'][index][name], value, msg=f'{index}.{name}')
 
 
 def test_pretrained_init_from_a_full_checkpoint(one_iteration):
