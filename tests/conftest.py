@@ -1,4 +1,5 @@
 # Copyright (c) mmlc contributors. All rights reserved.
+import importlib.util
 import os.path as osp
 import sys
 
@@ -13,6 +14,16 @@ DDP_CONFIG = osp.join(CONFIG_DIR, 'byol_lc_r18_2xb4-300i_skimage_cpu-ddp.py')
 
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+
+def load_script(path: str):
+    """A script under tools/ or benchmarks/ (not packages) as a module, to call its ``main(argv)`` in-process
+    instead of paying a fresh interpreter's imports per call. ``path``: absolute or relative to the repository."""
+    path = osp.join(REPO_ROOT, path)  # an absolute path stays as it is
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)

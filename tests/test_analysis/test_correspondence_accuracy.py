@@ -14,18 +14,10 @@ from mmlc.analysis import DenseFeatureExtractor, evaluate_pairs, prepare_pairs, 
 from mmlc.datasets import skimage_data_dir
 from ._known import (ConstantBackbone, FixedPositionBackbone, PositionRBFBackbone, position_image,
                      save_backbone_checkpoint, write_config)
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'correspondence_accuracy.py')
 UNIT = dict(mean=(0., 0., 0.), std=(255., 255., 255.), to_rgb=True)  # inputs in [0, 1], RGB
-
-
-def _load_tool(path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _images():
@@ -89,7 +81,7 @@ def test_pairs_are_deterministic_and_leave_the_global_random_state_alone():
 
 
 def test_tool_end_to_end_on_a_checkpoint_with_known_features(tmp_path):
-    tool = _load_tool(TOOL)
+    tool = load_script(TOOL)
     data = tmp_path / 'images'
     data.mkdir()
     for i, img in enumerate(_images()):
@@ -115,7 +107,7 @@ def test_tool_is_deterministic_under_seed_on_bundled_photos(tmp_path):
     torch.manual_seed(0)
     ckpt = tmp_path / 'r18.pth'
     torch.save(torchvision.models.resnet18().state_dict(), ckpt)
-    tool = _load_tool(TOOL)
+    tool = load_script(TOOL)
     args = ['auto', str(ckpt), '--data', skimage_data_dir(), '--max-images', '3', '--size', '64',
             '--no-progress', '--mode', 'crop', '--stage', '2']
     first, second = tool.main(args + ['--seed', '1']), tool.main(args + ['--seed', '1'])

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Few-shot episodes, classifier and confidence interval; the tool on a synthetic ImageFolder."""
+import json
 import math
 import os.path as osp
 
@@ -10,8 +11,7 @@ import torch
 import torchvision
 
 from mmlc.analysis import episode_accuracy, l2_normalise, mean_confidence_interval, sample_episodes
-from .test_correspondence_accuracy import _load_tool
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'few_shot.py')
 
@@ -88,7 +88,7 @@ def test_tool_on_a_torchvision_checkpoint(tmp_path):
     torch.manual_seed(0)
     ckpt = tmp_path / 'r18.pth'
     torch.save(torchvision.models.resnet18().state_dict(), ckpt)
-    tool = _load_tool(TOOL)
+    tool = load_script(TOOL)
     common = ['--ways', '3', '--shots', '2', '--queries', '3', '--episodes', '30', '--size', '64',
               '--device', 'cpu', '--no-progress']
     _image_folder(tmp_path / 'sep', n_classes=4, per_class=6, seed=0, separable=True)
@@ -97,3 +97,9 @@ def test_tool_on_a_torchvision_checkpoint(tmp_path):
     assert report['accuracy'] >= 0.95 and len(report['episodes']) == 30
     assert report['classes'] == ['class_0', 'class_1', 'class_2', 'class_3']
     assert out.exists()
+    written = json.loads(out.read_text())
+    assert written['accuracy'] == report['accuracy'] and written['episodes'] == report['episodes']
+    # Colours unrelated to the class: 3-way accuracy near chance (1/3), far from the separable case.
+    _image_folder(tmp_path / 'mixed', n_classes=4, per_class=6, seed=1, separable=False)
+    report = tool.main([str(ckpt), '--data', str(tmp_path / 'mixed')] + common)
+    assert report['accuracy'] < 0.6

@@ -10,8 +10,8 @@ from PIL import Image
 from mmlc.analysis import DenseFeatureExtractor, evaluate_pairs, prepare_pairs
 from mmlc.analysis.visualize import cell_centres_px, draw_correspondence, drawn_cells
 from ._known import PositionRBFBackbone, position_image, save_backbone_checkpoint, write_config
-from .test_correspondence_accuracy import UNIT, _load_tool
-from conftest import REPO_ROOT
+from .test_correspondence_accuracy import UNIT
+from conftest import REPO_ROOT, load_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'visualize_correspondence.py')
 
@@ -53,7 +53,7 @@ def test_tool_writes_one_png_per_image(tmp_path):
     torch.manual_seed(0)
     cfg = write_config(tmp_path / 'cfg.py', dict(type='PositionRBFBackbone', stride=16))
     ckpt = save_backbone_checkpoint(tmp_path / 'rbf.pth', PositionRBFBackbone(stride=16))
-    written = _load_tool(TOOL).main([cfg, ckpt, '--data', str(data), '--out-dir', str(tmp_path / 'out'),
+    written = load_script(TOOL).main([cfg, ckpt, '--data', str(data), '--out-dir', str(tmp_path / 'out'),
                                      '--size', '128', '--no-colour', '--heatmap-cell', 'centre',
                                      '--view-px', '160'])
     assert [osp.basename(p) for p in written] == ['000_img0_flip.png', '001_img1_flip.png']

@@ -13,8 +13,8 @@ from mmpretrain.models import ResNet
 
 import mmlc  # noqa: F401
 from mmlc.downstream import detectron2_key, extract_backbone, to_detectron2, to_torchvision
-from .tiny_data import import_tool, random_resnet50_checkpoint
-from conftest import REPO_ROOT
+from .tiny_data import random_resnet50_checkpoint
+from conftest import REPO_ROOT, load_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_backbone.py')
 
@@ -26,7 +26,7 @@ def runner_ckpt(tmp_path_factory):
 
 
 def _run_tool(*args):
-    import_tool('tools/model_converters/extract_backbone.py').main(list(map(str, args)))
+    load_script('tools/model_converters/extract_backbone.py').main(list(map(str, args)))
 
 
 def test_tool_command_line(runner_ckpt, tmp_path):

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from mmlc.downstream import sample_coco_subset
-from .tiny_data import import_tool
+from conftest import load_script
 
 
 def _coco(n_images=200, seed=0):
@@ -55,7 +55,7 @@ def test_bad_fraction(fraction):
 def test_tool(tmp_path, capsys):
     src, out = tmp_path / 'train.json', tmp_path / 'train_10pct.json'
     src.write_text(json.dumps(_coco()))
-    tool = import_tool('tools/dataset_converters/coco_subset.py')
+    tool = load_script('tools/dataset_converters/coco_subset.py')
     tool.main([str(src), str(out), '--fraction', '0.1', '--seed', '4'])
     assert 'kept 20/200 images' in capsys.readouterr().out
     assert json.loads(out.read_text()) == sample_coco_subset(_coco(), 0.1, seed=4)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from mmlc.downstream import PROTOCOLS, Protocol, config_stem, parse_test_metrics, protocol_values, render_table
-from .tiny_data import import_tool
+from conftest import load_script
 
 TOOL = 'tools/benchmarks/results_table.py'
 
@@ -84,7 +84,7 @@ def test_tool_reads_the_newest_log_of_each_work_dir(tmp_path):
             os.makedirs(d)
             (d / f'{stamp}.log').write_text(text)
     out = tmp_path / 'results.md'
-    import_tool(TOOL).main([str(tmp_path), '--out', str(out)])
+    load_script(TOOL).main([str(tmp_path), '--out', str(out)])
     rows = {line.split(' | ')[0][2:]: line for line in out.read_text().splitlines()[2:]}
     assert len(rows) == len(PROTOCOLS)
     assert rows[retina.name] == f'| {retina.name} | 1 | 39.5 | 59.1 | 42.3 | – | 40.6 | 60.4 | 43.6 | – |'
@@ -94,6 +94,6 @@ def test_tool_reads_the_newest_log_of_each_work_dir(tmp_path):
 
 
 def test_tool_lists_each_config_once():
-    lines = import_tool(TOOL).main(['--list']).split('\n')[:-1]
+    lines = load_script(TOOL).main(['--list']).split('\n')[:-1]
     assert len(lines) == len(set(lines)) == len({p.config for p in PROTOCOLS})
     assert all(line.split(' ')[0] in ('mmdetection', 'mmsegmentation') for line in lines)

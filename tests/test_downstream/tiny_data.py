@@ -1,7 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Tiny generated datasets in the COCO / VOC-as-COCO / VOC-seg / Cityscapes layouts, a random ResNet-50
-pretraining checkpoint, a config shrinker and a tool importer, for CPU tests of the downstream code."""
-import importlib.util
+pretraining checkpoint and a config shrinker, for CPU tests of the downstream code."""
 import json
 import os
 import os.path as osp
@@ -13,18 +12,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import MessageHub
 from PIL import Image
 
-from conftest import REPO_ROOT
-
 H, W = 48, 64  # image size: small for R50 on a shared 2-core CPU; >= 32 px (mmdet's min_size filter)
-
-
-def import_tool(relpath: str):
-    """A script under tools/ as a module (tools/ is not a package), to call its ``main(argv)`` in-process
-    instead of paying a fresh interpreter's ~10 s of imports per call."""
-    spec = importlib.util.spec_from_file_location(osp.basename(relpath)[:-3], osp.join(REPO_ROOT, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _boxes(rng: np.random.Generator, n: int) -> List[List[float]]:

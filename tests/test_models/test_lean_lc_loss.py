@@ -45,7 +45,8 @@ def test_lean_equals_naive_across_dtypes(dtype):
     lean = _value_and_grads(target, online, grid, 'lean', 5)
     assert lean[0].dtype == torch.float32 and lean[2].dtype == dtype
     torch.testing.assert_close(naive[0], lean[0], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(naive[2].float(), lean[2].float(), rtol=1e-2, atol=1e-3)
+    tol = 1e-5 if dtype == torch.float64 else 1e-2  # both compute in fp32; half types round the gradient
+    torch.testing.assert_close(naive[2].float(), lean[2].float(), rtol=tol, atol=tol / 10)
 
 
 def test_lean_with_masks_and_no_valid_pairs():

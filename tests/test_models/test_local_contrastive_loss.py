@@ -169,6 +169,10 @@ def test_bf16_gradients_flow_to_the_input_dtype():
     online = online.bfloat16().requires_grad_()
     local_contrastive_loss(target.bfloat16(), online, grid).backward()
     assert online.grad.dtype == torch.bfloat16 and online.grad.abs().sum() > 0
+    # The value: the loop reference's gradient at the bf16-rounded inputs, rounded to bf16 (8-bit mantissa).
+    online64 = online.detach().double().requires_grad_()
+    reference_lc(target.bfloat16(), online64, grid, 0.2).backward()
+    torch.testing.assert_close(online.grad.double(), online64.grad, rtol=1e-2, atol=1e-4)
 
 
 @pytest.mark.parametrize('tau', [0.0, -0.1])
