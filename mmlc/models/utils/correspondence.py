@@ -32,7 +32,7 @@ def cell_centres(feat_size: Tuple[int, int], ori_shape: Tensor) -> Tensor:
     return torch.stack(torch.broadcast_tensors(xs, ys), dim=-1)  # (B, h, w, 2)
 
 
-def _records(sc_box: Tensor, sc_flip: Tensor, ori_shape: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def _check_records(sc_box: Tensor, sc_flip: Tensor, ori_shape: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """Validate the transform's records and return them as fp32 boxes, bool flips, fp32 shapes."""
     sc_box = torch.as_tensor(sc_box, dtype=torch.float32)
     if sc_box.dim() != 2 or sc_box.shape[1] != 4:
@@ -66,7 +66,7 @@ def correspondence_grid(sc_box: Tensor,
         -1 and +1 are the outer edges of I_sc; a point outside ``[-1, 1]`` has no correspondence.
     """
     h, w = int(feat_size[0]), int(feat_size[1])
-    sc_box, sc_flip, ori_shape = _records(sc_box, sc_flip, ori_shape)
+    sc_box, sc_flip, ori_shape = _check_records(sc_box, sc_flip, ori_shape)
     x0, y0, x1, y1 = sc_box.unbind(dim=1)  # each (B,)
     centres = cell_centres((h, w), ori_shape)  # (B, h, w, 2)
     # Normalise into the crop: crop edges -> -1 / +1.
@@ -98,14 +98,12 @@ def inverse_correspondence_grid(sc_box: Tensor,
         Tensor: (B, h, w, 2) points (x, y) in I_c, ``align_corners=False`` convention.
     """
     h, w = int(feat_size[0]), int(feat_size[1])
-    sc_box, sc_flip, ori_shape = _records(sc_box, sc_flip, ori_shape)
+    sc_box, sc_flip, ori_shape = _check_records(sc_box, sc_flip, ori_shape)
     x0, y0, x1, y1 = sc_box.unbind(dim=1)  # each (B,)
-    # Fractions of the I_sc map, 0..1 across its width / height, of each cell centre.
-    fx = ((torch.arange(w, dtype=torch.float32, device=sc_box.device) + 0.5) / w)[None, None, :]  # (1, 1, w)
-    fy = ((torch.arange(h, dtype=torch.float32, device=sc_box.device) + 0.5) / h)[None, :, None]  # (1, h, 1)
-    fx = torch.where(sc_flip[:, None, None], 1 - fx, fx)  # (B, 1, w): undo the mirror
-    xs = x0[:, None, None] + fx * (x1 - x0)[:, None, None]  # (B, 1, w) original pixels
-    ys = y0[:, None, None] + fy * (y1 - y0)[:, None, None]  # (B, h, 1)
+    # The cell centres as offsets inside the crop, then in original pixels; a mirrored crop counts from x1.
+    offsets = cell_centres((h, w), torch.stack([y1 - y0, x1 - x0], dim=1))  # (B, h, w, 2)
+    xs = torch.where(sc_flip[:, None, None], x1[:, None, None] - offsets[..., 0], x0[:, None, None] + offsets[..., 0])
+    ys = y0[:, None, None] + offsets[..., 1]  # (B, h, w)
     gx = 2 * xs / ori_shape[:, 1, None, None] - 1
     gy = 2 * ys / ori_shape[:, 0, None, None] - 1
-    return torch.stack(torch.broadcast_tensors(gx, gy), dim=-1)  # (B, h, w, 2)
+    return torch.stack([gx, gy], dim=-1)  # (B, h, w, 2)
