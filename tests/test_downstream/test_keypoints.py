@@ -131,6 +131,54 @@ def test_head_shapes_and_rescale():
     assert (res.keypoints[0, :, 0] <= 28).all() and (res.keypoints[0, :, 1] <= 14).all()
 
 
+def test_head_predict_decodes_a_peak_by_hand():
+    """Hand-made 56 x 56 logits with one sharp peak, through the head's ``predict_by_feat`` with rescale.
+
+    Decoding (detectron2): the map is resized bicubically (align_corners=False, a = -0.75) to
+    ceil(roi_h) x ceil(roi_w); the argmax pixel j of that map decodes to x0 + (j + 0.5) * roi_w / ceil(roi_w)
+    (same for y), and the result is divided by scale_factor = (w_scale, h_scale) = (2, 0.5).
+
+    Resize: output pixel j samples the input at s = (j + 0.5) * 56 / n - 0.5. With a single non-zero input
+    cell c, the output is P * W(|s - c|) (times the other axis' weight), W the cubic kernel:
+    W(0) = 1, W(0.5) = 1.25 / 8 - 2.25 / 4 + 1 = 0.59375, W(t) < 0 for 1 < t < 2, W = 0 beyond. So the argmax
+    is the j whose s is nearest c (within 0.5), and the peak value is P * W(dx) * W(dy).
+
+    RoI A = [20, 40, 48, 96] (28 x 56 px), keypoint 0 peaks at cell (y=7, x=30), keypoint 5 at (y=50, x=1):
+      y: n = 56, s = j -> identity: j = 7 and 50.
+      x: n = 28, s = 2j + 0.5: c = 30 -> j = 15 (s = 30.5); c = 1 -> j = 0 (s = 0.5; j = 1 gives 2.5).
+      kp 0: x = 20 + 15.5 * 28 / 28 = 35.5 -> / 2 = 17.75; y = 40 + 7.5 = 47.5 -> / 0.5 = 95.
+      kp 5: x = 20 + 0.5 = 20.5 -> 10.25; y = 40 + 50.5 = 90.5 -> 181.
+    RoI B = [10.2, 5, 31.4, 33] (21.2 x 28 px), keypoint 3 peaks at cell (y=20, x=26):
+      x: n = ceil(21.2) = 22, s = (j + 0.5) * 56 / 22 - 0.5: j = 10 -> s = 26.227 (j = 9: 23.68, j = 11: 28.77),
+         so x = 10.2 + 10.5 * 21.2 / 22 = 20.318..., / 2.
+      y: n = 28, s = 2j + 0.5: c = 20 -> j = 10 (s = 20.5), y = 5 + 10.5 * 28 / 28 = 15.5 -> / 0.5 = 31.
+    Score of RoI A's keypoint 0: the softmax over the 56 x 56 logits taken at the resized peak value
+    m = 0.59375 P (dy = 0, dx = 0.5): 1 / (exp(P - m) + (56 * 56 - 1) * exp(-m)).
+    """
+    from mmengine.structures import InstanceData
+    head = KeypointRCNNHead(num_keypoints=17, in_channels=8, conv_channels=16, num_convs=2)
+    P = 10.
+    logits = torch.zeros(2, 17, 56, 56)
+    logits[0, 0, 7, 30] = P
+    logits[0, 5, 50, 1] = P
+    logits[1, 3, 20, 26] = P
+    bboxes = torch.tensor([[20., 40., 48., 96.], [10.2, 5., 31.4, 33.]])
+    results = InstanceData(bboxes=bboxes.clone(), scores=torch.ones(2), labels=torch.zeros(2, dtype=torch.long))
+    [res] = head.predict_by_feat((logits, ), [results], [dict(scale_factor=(2.0, 0.5))], None, rescale=True)
+    torch.testing.assert_close(res.bboxes, bboxes / torch.tensor([2., .5, 2., .5]))
+    torch.testing.assert_close(res.keypoints[0, 0, :2], torch.tensor([17.75, 95.]))
+    torch.testing.assert_close(res.keypoints[0, 5, :2], torch.tensor([10.25, 181.]))
+    torch.testing.assert_close(res.keypoints[1, 3, :2], torch.tensor([(10.2 + 10.5 * 21.2 / 22) / 2, 31.]))
+    m = 0.59375 * P
+    assert res.keypoints[0, 0, 2].item() == pytest.approx(1 / (math.exp(P - m) + (56 * 56 - 1) * math.exp(-m)),
+                                                          rel=1e-5)
+    # Without rescale the keypoints stay in the network-input frame.
+    results = InstanceData(bboxes=bboxes.clone(), scores=torch.ones(2), labels=torch.zeros(2, dtype=torch.long))
+    [res] = head.predict_by_feat((logits, ), [results], [dict(scale_factor=(2.0, 0.5))], None, rescale=False)
+    torch.testing.assert_close(res.bboxes, bboxes)
+    torch.testing.assert_close(res.keypoints[0, 0, :2], torch.tensor([35.5, 47.5]))
+
+
 def test_dataset_keeps_each_instance_with_its_own_keypoints(tmp_path):
     import json
 
