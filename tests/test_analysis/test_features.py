@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import mmlc  # noqa: F401
-from mmlc.analysis import (build_feature_extractor, images_to_tensor, infer_resnet_config, load_checkpoint_state,
-                           split_checkpoint_state)
+from mmlc.analysis import (build_feature_extractor, extractor_from_model, images_to_tensor, infer_resnet_config,
+                           load_checkpoint_state, split_checkpoint_state)
 from conftest import CONFIG_DIR, DEMO_CONFIG
 
 IMAGES = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(2)]
@@ -155,3 +155,78 @@ def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
         for cfg_arg in (config, None):  # with the config, and inferred from the weights alone
             extractor = build_feature_extractor(str(path), cfg_arg, use_local_neck=True, local_level=level)
             torch.testing.assert_close(extractor.extract(IMAGES), refs[level], rtol=1e-4, atol=1e-4)
+
+
+def _live_mmlc_model(config: str, to_rgb: bool, seed: int):
+    """The config's model as the Runner builds it (with a data preprocessor, here a distinctive one, not
+    ImageNet's), in training mode, with distinct BN statistics and a target branch (EMA backbone and local
+    neck) that differs from the online one."""
+    torch.manual_seed(seed)
+    cfg = copy.deepcopy(Config.fromfile(config).model)
+    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[10., 60., 120.], std=[30., 45., 70.],
+                                 to_rgb=to_rgb)
+    model = MODELS.build(cfg)
+    _perturb_bn_stats(model, seed)
+    with torch.no_grad():
+        for p in [*model.target_net.module[0].parameters(), *model.target_local_neck.module.parameters()]:
+            p.mul_(1 + 0.1 * torch.randn_like(p))  # relative, so the activations keep their scale
+    return model.train()
+
+
+def _preprocessed(model) -> torch.Tensor:
+    """IMAGES as the model's own data preprocessor turns the (B, 3, H, W) uint8 BGR batch into its inputs."""
+    batch = torch.from_numpy(np.stack(IMAGES)).permute(0, 3, 1, 2)
+    return model.data_preprocessor(dict(inputs=batch, data_samples=None))['inputs']
+
+
+def _extract_from_model(model, **kwargs) -> torch.Tensor:
+    """``extractor_from_model(...).extract(IMAGES)``, checking that it leaves the model as it was."""
+    flags = {n: m.training for n, m in model.named_modules()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    out = extractor_from_model(model, **kwargs).extract(IMAGES)
+    assert {n: m.training for n, m in model.named_modules()} == flags
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # BN statistics included
+    return out
+
+
+@pytest.mark.parametrize('to_rgb', [True, False])
+def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb):
+    model = _live_mmlc_model(DEMO_CONFIG, to_rgb, seed=4)
+    x = _preprocessed(model)
+    model.eval()  # the reference: each part's own forward, in eval mode (BN running statistics)
+    with torch.no_grad():
+        online, target = model.backbone(x), model.target_net.module[0](x)
+        refs = {('online', False): online[-1], ('target', False): target[-1],
+                ('online', True): model.local_neck(online)[0],
+                ('target', True): model.target_local_neck.module(target)[0]}
+    model.train()
+    assert not torch.allclose(refs['online', False], refs['target', False], atol=1e-3)
+    assert not torch.allclose(refs['online', True], refs['target', True], atol=1e-3)
+    for (branch, use_local_neck), ref in refs.items():
+        out = _extract_from_model(model, branch=branch, use_local_neck=use_local_neck)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    # The extractor shares the live modules rather than copying them.
+    assert extractor_from_model(model).backbone is model.backbone
+    assert extractor_from_model(model, branch='target').backbone is model.target_net.module[0]
+
+
+def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
+    config = osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
+    model = _live_mmlc_model(config, True, seed=5)
+    x = _preprocessed(model)
+    model.eval()
+    parts = {'online': (model.backbone, model.local_neck),
+             'target': (model.target_net.module[0], model.target_local_neck.module)}
+    with torch.no_grad():
+        refs = {}
+        for branch, (backbone, necks) in parts.items():
+            feats = backbone(x)  # ResNet-18 stages 1, 2, 3: 128, 256, 512 channels, 8 x 8 to 2 x 2 maps
+            refs[branch] = feats, [neck(feats)[0] for neck in necks]
+    model.train()
+    for branch, (feats, locals_) in refs.items():
+        assert [f.shape[1] for f in feats] == [128, 256, 512]
+        for index in (0, 1, -1):
+            torch.testing.assert_close(_extract_from_model(model, branch=branch, stage=index), feats[index],
+                                       rtol=1e-4, atol=1e-4)
+            local = _extract_from_model(model, branch=branch, use_local_neck=True, local_level=index)
+            torch.testing.assert_close(local, locals_[index], rtol=1e-4, atol=1e-4)

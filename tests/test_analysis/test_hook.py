@@ -9,9 +9,11 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import mmcv
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from mmpretrain.registry import HOOKS, MODELS
@@ -19,7 +21,8 @@ from mmpretrain.registry import HOOKS, MODELS
 import mmlc  # noqa: F401
 from mmlc.datasets import SKIMAGE_PHOTOS
 from mmlc.engine.hooks import HELD_OUT_SKIMAGE, CorrespondenceAccuracyHook
-from conftest import DEMO_CONFIG, REPO_ROOT
+from ._known import ConstantBackbone, PositionRBFBackbone, position_image
+from conftest import CONFIG_DIR, DEMO_CONFIG, REPO_ROOT
 
 
 def _runner(model, name):
@@ -61,6 +64,104 @@ def test_hook_logs_a_scalar_and_changes_no_weights():
         assert torch.equal(v, state[k]), k  # BN running stats included
     assert {n: m.training for n, m in model.named_modules()} == flags
     assert all(p.grad is None for p in model.parameters())
+
+
+class _Outputs(nn.Module):
+    """A backbone whose output tuple is its parts' (first) maps, in order."""
+
+    def __init__(self, *parts: nn.Module) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x):
+        return tuple(part(x)[0] for part in self.parts)
+
+
+class _Pick(nn.Module):
+    """A local neck that passes one backbone output through unchanged (``LocalProjectionNeck``'s in_index)."""
+
+    def __init__(self, in_index: int) -> None:
+        super().__init__()
+        self.in_index = in_index
+
+    def forward(self, inputs):
+        return (inputs[self.in_index], )
+
+
+# Flip pairs without colour at 96 px (not the default 128), stride-16 maps: 6 x 6 cells. Two maps of known
+# accuracy:
+# POS (PositionRBFBackbone on position images): I_2 is exactly I_1 mirrored, so I_2's cell (y, w - 1 - x)
+#   has the colour, i.e. the code, of I_1's cell (y, x) (cosine 1), while every other I_2 cell's colour is
+#   at least one cell (16/96 of the range, > 4 sigma of the bumps) away (cosine < 1): every cell is matched
+#   to its mirror, accuracy 1.
+# CONST (ConstantBackbone): all similarities are equal, argmax takes the first, cell 0; the target of
+#   (y, x) is y * w + (w - 1 - x), which is 0 only for (0, w - 1): one correct cell of h * w per image,
+#   accuracy 1 / (h * w) = 1 / 36 over any number of images.
+POS, CONST = 1.0, 1 / 36
+
+# The parts of a BYOLLocalContrast model that the hook may read, each wired so that only the one its
+# options select gives POS, and the ones a hook ignoring an option would read give CONST:
+#   online backbone -> (POS, CONST)          target backbone (target_net.module[0]) -> (CONST, POS)
+#   one local neck:  online _Pick(0) -> POS from the online outputs (CONST from the target's);
+#                    target _Pick(1) -> POS from the target outputs (CONST from the online's)
+#   three levels:    online [_Pick(1), _Pick(1), _Pick(0)] -> (CONST, CONST, POS) from the online outputs,
+#                    target [_Pick(0), _Pick(0), _Pick(1)] -> (CONST, CONST, POS) from the target outputs;
+#                    the other branch's necks give CONST at level -1 and POS at level 0.
+HOOK_CASES = [  # (model kind, hook options, expected accuracy)
+    ('single', dict(), CONST),  # the defaults: online backbone, last output
+    ('single', dict(stage=0), POS),  # ignoring stage reads output -1
+    ('single', dict(branch='target'), POS),  # ignoring branch reads the online output -1
+    ('single', dict(branch='target', stage=0), CONST),
+    ('single', dict(use_local_neck=True), POS),  # ignoring the neck reads online output -1
+    ('single', dict(use_local_neck=True, branch='target', stage=0), POS),  # without the neck: target output 0, CONST
+    ('multilevel', dict(use_local_neck=True), POS),
+    ('multilevel', dict(use_local_neck=True, local_level=0), CONST),  # ignoring local_level reads level -1
+    ('multilevel', dict(use_local_neck=True, branch='target', stage=0), POS),
+    ('multilevel', dict(use_local_neck=True, branch='target', stage=0, local_level=0), CONST),
+]
+
+
+def _known_feature_model(kind: str):
+    """A real BYOLLocalContrast (target_net = EMA of (backbone, neck), target_local_neck = EMA of local_neck)
+    whose backbones and local necks are replaced by the known-feature parts above, with [0, 1] RGB inputs."""
+    config = DEMO_CONFIG if kind == 'single' else osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
+    cfg = copy.deepcopy(Config.fromfile(config).model)
+    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.],
+                                 to_rgb=True)
+    model = MODELS.build(cfg)
+    assert isinstance(model.local_neck, nn.ModuleList) == (kind == 'multilevel')
+    model.backbone = _Outputs(PositionRBFBackbone(stride=16), ConstantBackbone(stride=16))
+    model.target_net.module[0] = _Outputs(ConstantBackbone(stride=16), PositionRBFBackbone(stride=16))
+    if kind == 'single':
+        model.local_neck, model.target_local_neck.module = _Pick(0), _Pick(1)
+    else:
+        model.local_neck = nn.ModuleList([_Pick(1), _Pick(1), _Pick(0)])
+        model.target_local_neck.module = nn.ModuleList([_Pick(0), _Pick(0), _Pick(1)])
+    return model.train()
+
+
+def _case_id(case) -> str:
+    kind, options, _ = case
+    return f'{kind}-' + ('-'.join(f'{k}={v}' for k, v in options.items()) or 'defaults')
+
+
+@pytest.mark.parametrize('kind,options,expected', HOOK_CASES, ids=[_case_id(c) for c in HOOK_CASES])
+def test_hook_scores_the_part_its_options_select(tmp_path, kind, options, expected):
+    names = []
+    for i, (h, w) in enumerate([(96, 160), (128, 128), (150, 100)]):  # resized to 96 x 96 views
+        names.append(f'{i}.png')
+        mmcv.imwrite(position_image(h, w), str(tmp_path / names[-1]))
+    model = _known_feature_model(kind)
+    runner = _runner(model, f'test_hook_known_{kind}_{sorted(options.items())}')
+    hook = CorrespondenceAccuracyHook(interval=2, data_root=str(tmp_path), names=names, size=96, colour=False,
+                                      **options)
+    hook.before_train(runner)  # as the Runner calls it: prepares the pairs and measures once
+    for it in range(2):  # then measures after the 2nd iteration
+        runner.iter = it
+        hook.after_train_iter(runner, batch_idx=it)
+    values = runner.message_hub.get_scalar('train/corr_acc').data[0]
+    assert [float(v) for v in values] == [expected, expected]  # 3 / 108 and 1 / 36 round to the same float
+    assert all(m.training for m in model.modules())  # eval mode only for the measurement
 
 
 def test_demo_training_logs_the_metric(tmp_path):

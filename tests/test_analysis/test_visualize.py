@@ -54,8 +54,8 @@ def test_tool_writes_one_png_per_image(tmp_path):
     cfg = write_config(tmp_path / 'cfg.py', dict(type='PositionRBFBackbone', stride=16))
     ckpt = save_backbone_checkpoint(tmp_path / 'rbf.pth', PositionRBFBackbone(stride=16))
     written = load_script(TOOL).main([cfg, ckpt, '--data', str(data), '--out-dir', str(tmp_path / 'out'),
-                                     '--size', '128', '--no-colour', '--heatmap-cell', 'centre',
-                                     '--view-px', '160'])
+                                      '--size', '128', '--no-colour', '--heatmap-cell', 'centre',
+                                      '--view-px', '160'])
     assert [osp.basename(p) for p in written] == ['000_img0_flip.png', '001_img1_flip.png']
     for path in written:
         with Image.open(path) as png:
