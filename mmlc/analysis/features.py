@@ -280,8 +280,11 @@ def extractor_from_model(model: nn.Module, stage: int = -1, use_local_neck: bool
     if isinstance(neck, nn.ModuleList):
         neck = neck[local_level]
     pre = getattr(model, 'data_preprocessor', None)
-    mean = pre.mean.flatten().tolist() if getattr(pre, 'mean', None) is not None else IMAGENET_MEAN
-    std = pre.std.flatten().tolist() if getattr(pre, 'std', None) is not None else IMAGENET_STD
-    to_rgb = bool(getattr(pre, '_channel_conversion', True))
+    if pre is None:  # a bare module: ImageNet statistics on RGB, as torchvision-style backbones expect
+        mean, std, to_rgb = IMAGENET_MEAN, IMAGENET_STD, True
+    else:  # exactly what the model's preprocessor feeds it; without mean / std that is the raw 0-255 values
+        mean = pre.mean.flatten().tolist() if getattr(pre, 'mean', None) is not None else [0., 0., 0.]
+        std = pre.std.flatten().tolist() if getattr(pre, 'std', None) is not None else [1., 1., 1.]
+        to_rgb = bool(getattr(pre, '_channel_conversion', False))
     return DenseFeatureExtractor(backbone, stage=stage, local_neck=neck if use_local_neck else None,
                                  mean=mean, std=std, to_rgb=to_rgb)

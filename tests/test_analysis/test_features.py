@@ -157,14 +157,15 @@ def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
             torch.testing.assert_close(extractor.extract(IMAGES), refs[level], rtol=1e-4, atol=1e-4)
 
 
-def _live_mmlc_model(config: str, to_rgb: bool, seed: int):
+def _live_mmlc_model(config: str, to_rgb: bool, seed: int, normalise: bool = True):
     """The config's model as the Runner builds it (with a data preprocessor, here a distinctive one, not
     ImageNet's), in training mode, with distinct BN statistics and a target branch (EMA backbone and local
     neck) that differs from the online one."""
     torch.manual_seed(seed)
     cfg = copy.deepcopy(Config.fromfile(config).model)
-    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[10., 60., 120.], std=[30., 45., 70.],
-                                 to_rgb=to_rgb)
+    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=to_rgb)
+    if normalise:
+        cfg.data_preprocessor.update(mean=[10., 60., 120.], std=[30., 45., 70.])
     model = MODELS.build(cfg)
     _perturb_bn_stats(model, seed)
     with torch.no_grad():
@@ -189,9 +190,10 @@ def _extract_from_model(model, **kwargs) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize('to_rgb', [True, False])
-def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb):
-    model = _live_mmlc_model(DEMO_CONFIG, to_rgb, seed=4)
+@pytest.mark.parametrize('to_rgb, normalise', [(True, True), (False, True), (True, False), (False, False)])
+def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb, normalise):
+    # normalise=False: a preprocessor without mean/std feeds the model raw 0-255 values, and so must the extractor
+    model = _live_mmlc_model(DEMO_CONFIG, to_rgb, seed=4, normalise=normalise)
     x = _preprocessed(model)
     model.eval()  # the reference: each part's own forward, in eval mode (BN running statistics)
     with torch.no_grad():
