@@ -1,7 +1,9 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""Every config loads and builds its model; the paper's recipe has the paper's numbers."""
+"""Every config loads and builds its model; the paper's recipe has the paper's numbers; names follow mmpretrain's
+convention."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -9,31 +11,56 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, MODELS
 
 import mmlc  # noqa: F401
-from conftest import CONFIG_DIR, DEMO_CONFIG
+from conftest import BYOL_LC_DIR, CONFIG_DIR, DEMO_CONFIG
 
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+# Pretraining configs: every config outside the downstream benchmarks and the shared `_base_` folders.
+CONFIGS = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+                 if not osp.relpath(p, CONFIG_DIR).startswith('benchmarks') and '_base_' not in p.split(osp.sep))
+
+# mmpretrain's `{algorithm}_{backbone}_{gpus}xb{batch}-{schedule}_{data}.py`: lower case, fields joined by '-'
+# inside and '_' between; the schedule ends in a length such as 400e or 300i, after optional tags (coslr, amp).
+NAME_RE = re.compile(r'^(?P<algorithm>[a-z0-9][a-z0-9.-]*)_(?P<backbone>[a-z0-9][a-z0-9.-]*)_'
+                     r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?:[a-z0-9.]+-)*(?P<length>\d+[eik])_(?P<data>[a-z0-9][a-z0-9.-]*)\.py$')
 
 
 def test_configs_exist():
     names = {osp.basename(p) for p in CONFIGS}
-    for name in ['byol_lc_r50_16xb256-400e.py', 'byol_lc_r50_16xb256-100e.py', 'byol_lc_r50_16xb256-200e.py',
-                 'byol_lc_r50_16xb256-200e_160px.py', 'byol_r50_16xb256-400e.py',
-                 'byol_lc_r50_16xb256-200e_local-mse.py', 'byol_lc_r18_1xb8-300i_skimage.py',
-                 'byol_lc_r18_2xb4-300i_skimage_cpu-ddp.py'] + [
-                     f'byol_lc_r50_16xb256-200e_160px_alpha{a}.py' for a in ('0.05', '0.3', '0.7')]:
+    for name in ['byol-lc_resnet50_16xb256-coslr-400e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-100e_in1k.py',
+                 'byol-lc_resnet50_16xb256-coslr-200e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-200e_in1k-160px.py',
+                 'byol_resnet50_16xb256-coslr-400e_in1k.py', 'byol-local-mse_resnet50_16xb256-coslr-200e_in1k.py',
+                 osp.basename(DEMO_CONFIG), 'byol-lc_resnet18_2xb4-coslr-300i_skimage-cpu-ddp.py'] + [
+                     f'byol-lc-alpha{a}_resnet50_16xb256-coslr-200e_in1k-160px.py' for a in ('0.05', '0.3', '0.7')]:
         assert name in names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_name_follows_the_convention(path):
+    match = NAME_RE.match(osp.basename(path))
+    assert match, f'{osp.basename(path)} does not read {{algorithm}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{data}}'
+    cfg = Config.fromfile(path)
+    # The name's batch is the per-GPU batch the config sets, and its backbone the config's backbone.
+    assert int(match['batch']) == cfg.train_dataloader.batch_size
+    backbone = cfg.model.backbone
+    if 'depth' in backbone:
+        assert match['backbone'] == f'resnet{backbone.depth}'
+
+
+@pytest.mark.parametrize('bad', ['byol_lc_r50_16xb256-400e.py', 'byol-lc_resnet50_16xb256-coslr_in1k.py',
+                                 'byol-lc_resnet50_16x256-coslr-400e_in1k.py', 'Byol-lc_resnet50_16xb256-400e_in1k.py'])
+def test_name_check_rejects_old_style_names(bad):
+    assert NAME_RE.match(bad) is None
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_loads_and_builds(path):
     cfg = Config.fromfile(path)
     model = MODELS.build(cfg.model)
-    expected = 'BYOL' if osp.basename(path).startswith('byol_r50') else 'BYOLLocalContrast'
+    expected = 'BYOL' if osp.basename(path).startswith('byol_') else 'BYOLLocalContrast'
     assert type(model).__name__ == expected
 
 
 def test_paper_recipe():
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'byol_lc_r50_16xb256-400e.py'))
+    cfg = Config.fromfile(osp.join(BYOL_LC_DIR, 'byol-lc_resnet50_16xb256-coslr-400e_in1k.py'))
     assert cfg.custom_imports == dict(imports=['mmlc'], allow_failed_imports=False)
     m = cfg.model
     assert (m.type, m.alpha, m.base_momentum, m.backbone.depth) == ('BYOLLocalContrast', 0.1, 0.004, 50)
@@ -58,16 +85,16 @@ def test_paper_recipe():
 
 
 @pytest.mark.parametrize('name, epochs, size, alpha, loss_type', [
-    ('byol_lc_r50_16xb256-100e.py', 100, 224, 0.1, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e.py', 200, 224, 0.1, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e_160px.py', 200, 160, 0.1, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e_160px_alpha0.05.py', 200, 160, 0.05, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e_160px_alpha0.3.py', 200, 160, 0.3, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e_160px_alpha0.7.py', 200, 160, 0.7, 'contrastive'),
-    ('byol_lc_r50_16xb256-200e_local-mse.py', 200, 224, 0.1, 'mse'),
+    ('byol-lc_resnet50_16xb256-coslr-100e_in1k.py', 100, 224, 0.1, 'contrastive'),
+    ('byol-lc_resnet50_16xb256-coslr-200e_in1k.py', 200, 224, 0.1, 'contrastive'),
+    ('byol-lc_resnet50_16xb256-coslr-200e_in1k-160px.py', 200, 160, 0.1, 'contrastive'),
+    ('byol-lc-alpha0.05_resnet50_16xb256-coslr-200e_in1k-160px.py', 200, 160, 0.05, 'contrastive'),
+    ('byol-lc-alpha0.3_resnet50_16xb256-coslr-200e_in1k-160px.py', 200, 160, 0.3, 'contrastive'),
+    ('byol-lc-alpha0.7_resnet50_16xb256-coslr-200e_in1k-160px.py', 200, 160, 0.7, 'contrastive'),
+    ('byol-local-mse_resnet50_16xb256-coslr-200e_in1k.py', 200, 224, 0.1, 'mse'),
 ])
 def test_variants(name, epochs, size, alpha, loss_type):
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    cfg = Config.fromfile(osp.join(BYOL_LC_DIR, name))
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.param_scheduler[1].end == epochs and cfg.param_scheduler[1].T_max == epochs - 10
     assert cfg.train_dataloader.dataset.pipeline[1]['size'] == size
@@ -75,8 +102,8 @@ def test_variants(name, epochs, size, alpha, loss_type):
 
 
 def test_byol_baseline_shares_the_schedule():
-    base = Config.fromfile(osp.join(CONFIG_DIR, 'byol_r50_16xb256-400e.py'))
-    lc = Config.fromfile(osp.join(CONFIG_DIR, 'byol_lc_r50_16xb256-400e.py'))
+    base = Config.fromfile(osp.join(BYOL_LC_DIR, 'byol_resnet50_16xb256-coslr-400e_in1k.py'))
+    lc = Config.fromfile(osp.join(BYOL_LC_DIR, 'byol-lc_resnet50_16xb256-coslr-400e_in1k.py'))
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert base[key] == lc[key]
     assert base.model.base_momentum == 0.004 and base.model.type == 'BYOL'

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 import mmlc  # noqa: F401
 from mmlc.analysis import (build_feature_extractor, extractor_from_model, images_to_tensor, infer_resnet_config,
                            load_checkpoint_state, split_checkpoint_state)
-from conftest import CONFIG_DIR, DEMO_CONFIG
+from conftest import BYOL_LC_DIR, DEMO_CONFIG
 
 IMAGES = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(2)]
 
@@ -145,7 +145,7 @@ def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
 
 
 def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
-    config = osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
+    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_skimage.py')
     path = tmp_path / 'mmlc_multi.pth'
     model, x = _saved_mmlc_model(config, path, bn_seed=3)
     with torch.no_grad():
@@ -213,7 +213,7 @@ def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb, norma
 
 
 def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
-    config = osp.join(CONFIG_DIR, 'byol_lc_r18_1xb8-300i_skimage_multilevel.py')
+    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_skimage.py')
     model = _live_mmlc_model(config, True, seed=5)
     x = _preprocessed(model)
     model.eval()

@@ -21,14 +21,14 @@ def test_slurm_train_command_line(tmp_path):
     env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SRUN_ARGS_FILE=str(record), GPUS='16',
                GPUS_PER_NODE='8', CPUS_PER_TASK='6', SRUN_ARGS='--quotatype=auto', PYTHON='python3')
     proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'slurm_train.sh'), 'gpu-part', 'lc-400e',
-                           'configs/byol_lc_r50_16xb256-400e.py', 'work_dirs/lc', '--resume'],
+                           'configs/byol_lc/byol-lc_resnet50_16xb256-coslr-400e_in1k.py', 'work_dirs/lc', '--resume'],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     args = record.read_text().splitlines()
     assert args == [
         '-p', 'gpu-part', '--job-name=lc-400e', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
         '--cpus-per-task=6', '--kill-on-bad-exit=1', '--quotatype=auto', 'python3', '-u',
-        osp.join(REPO_ROOT, 'tools', 'train.py'), 'configs/byol_lc_r50_16xb256-400e.py', '--work-dir=work_dirs/lc',
+        osp.join(REPO_ROOT, 'tools', 'train.py'), 'configs/byol_lc/byol-lc_resnet50_16xb256-coslr-400e_in1k.py', '--work-dir=work_dirs/lc',
         '--launcher=slurm', '--resume'
     ]
     assert (tmp_path / 'args.txt.pythonpath').read_text().split(':')[0].strip() == REPO_ROOT

@@ -1,7 +1,7 @@
 # Beyond the paper: LC-loss on C3, C4 and C5 (strides 8, 16, 32; 28x28, 14x14 and 7x7 maps at 224 px), one
 # local projection neck per stage, equal weights. The paper's limitation (§5) was the cost of LC-loss above
 # the 7x7 map; the memory-lean loss path (selected automatically above 64x64 cell pairs) removes it.
-_base_ = 'byol_lc_r50_16xb256-400e.py'
+_base_ = 'byol-lc_resnet50_16xb256-coslr-400e_in1k.py'
 
 model = dict(
     backbone=dict(out_indices=(1, 2, 3)),  # the global neck reads the last output (C5)

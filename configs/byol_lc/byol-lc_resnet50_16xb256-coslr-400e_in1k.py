@@ -1,7 +1,7 @@
 # BYOL + local contrastive loss, the paper's recipe (§3, §4.1): the BYOL baseline's model, optimiser and
 # schedule, plus a local projection branch on the last ResNet stage and LC-loss with weight alpha = 0.1.
 # Views: I_c = whole image resized + BYOL view-1 colour; I_sc = random resized crop + flip + view-2 colour.
-_base_ = 'byol_r50_16xb256-400e.py'
+_base_ = 'byol_resnet50_16xb256-coslr-400e_in1k.py'
 
 custom_imports = dict(imports=['mmlc'], allow_failed_imports=False)
 

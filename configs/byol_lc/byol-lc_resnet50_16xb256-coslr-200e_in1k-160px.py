@@ -1,5 +1,5 @@
 # 200 epochs at 160 x 160 px views: the paper's efficient setting (Table 5) and its alpha ablation (Fig. 3b).
-_base_ = 'byol_lc_r50_16xb256-200e.py'
+_base_ = 'byol-lc_resnet50_16xb256-coslr-200e_in1k.py'
 
 train_dataloader = dict(
     dataset=dict(pipeline=[

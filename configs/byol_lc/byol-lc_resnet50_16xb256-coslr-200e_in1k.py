@@ -1,5 +1,5 @@
 # The paper's 200-epoch schedule (Table 5, Fig. 3a): warm-up 10 epochs, cosine to epoch 200.
-_base_ = 'byol_lc_r50_16xb256-400e.py'
+_base_ = 'byol-lc_resnet50_16xb256-coslr-400e_in1k.py'
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),

@@ -1,5 +1,5 @@
 # The CPU demo with LC-loss on ResNet-18's last three stages (16x16, 8x8 and 4x4 maps at 128 px).
-_base_ = 'byol_lc_r18_1xb8-300i_skimage.py'
+_base_ = 'byol-lc_resnet18_1xb8-coslr-300i_skimage.py'
 
 model = dict(
     backbone=dict(out_indices=(1, 2, 3)),

@@ -1,7 +1,7 @@
 # Demo: BYOL + LC-loss pretraining on CPU in a few minutes, on the real photos bundled with
-# scikit-image (no download). Same method as byol_lc_r50_16xb256-400e.py, scaled down: ResNet-18,
+# scikit-image (no download). Same method as byol-lc_resnet50_16xb256-coslr-400e_in1k.py, scaled down: ResNet-18,
 # 112 px views (4 x 4 last-stage map), batch 8, 300 iterations, narrower projectors, plain BN.
-_base_ = 'byol_lc_r50_16xb256-400e.py'
+_base_ = 'byol-lc_resnet50_16xb256-coslr-400e_in1k.py'
 
 model = dict(
     backbone=dict(depth=18, norm_cfg=dict(type='BN')),

@@ -1,4 +1,4 @@
-# Plain BYOL baseline with the paper's schedule (§4.1), for comparison with byol_lc_r50_16xb256-400e.py:
+# Plain BYOL baseline with the paper's schedule (§4.1), for comparison with byol-lc_resnet50_16xb256-coslr-400e_in1k.py:
 # ResNet-50, 16 GPUs x 256 = 4096 images per step, LARS lr 4.8 (= 0.3 x 4096 / 256), momentum 0.9,
 # weight decay 1e-6 (BN and biases excluded, from the base), 10 warm-up epochs then cosine, 400 epochs,
 # target EMA 0.996 -> 1, fp16 mixed precision.
