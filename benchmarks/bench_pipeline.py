@@ -44,8 +44,8 @@ def lc_pipeline(size: int):
 def load_images(limit: int):
     import mmcv
 
-    from mmlc.datasets import SKIMAGE_PHOTOS, as_three_channel_uint8, skimage_data_dir
-    return [as_three_channel_uint8(mmcv.imread(osp.join(skimage_data_dir(), n))) for n in SKIMAGE_PHOTOS[:limit]]
+    from mmlc.datasets import BUNDLED_PHOTOS, as_three_channel_uint8, bundled_photo_path
+    return [as_three_channel_uint8(mmcv.imread(bundled_photo_path(n))) for n in list(BUNDLED_PHOTOS)[:limit]]
 
 
 def parse_args(argv=None):

@@ -38,6 +38,7 @@ from .matching import containing_cell_index, cosine_similarity_maps, match_accur
 FLIP_TEST_COLOUR: List[dict] = copy.deepcopy(BYOL_VIEW1_COLOUR)
 
 MODES = ('flip', 'crop')
+COLOUR_VIEWS = ('both', 'second')
 
 
 @contextmanager
@@ -119,7 +120,8 @@ class ViewPair:
         return ((grid + 1) / 2 * size).numpy(), valid.numpy()
 
 
-def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int, name: str = '') -> ViewPair:
+def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int, name: str = '',
+                   colour_first: bool = True) -> ViewPair:
     """The paper's pair: I_1 = colour(resize(img)), I_2 = colour'(flip(resize(img))).
 
     Args:
@@ -128,6 +130,8 @@ def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int
         colour (Sequence[dict]): mmcv colour transform configs, applied independently to each view.
         seed (int): Seed of this pair.
         name (str): Image name. Defaults to ''.
+        colour_first (bool): Also colour-transform I_1; False leaves it as the resized image (§4.6 read
+            literally: "we flip the image ... and apply color transformations"). Defaults to True.
 
     Returns:
         ViewPair: ``mode='flip'``.
@@ -137,6 +141,8 @@ def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int
     with seeded(seed):
         views = [pipeline(dict(img=v.copy(), img_shape=v.shape[:2]))['img']
                  for v in (base, mmcv.imflip(base, direction='horizontal'))]
+    if not colour_first:  # the colour draws of I_2 stay those of the default protocol
+        views[0] = base
     return ViewPair(views[0], views[1], 'flip', sc_flip=True, src_shape=tuple(img.shape[:2]), name=name)
 
 
@@ -166,7 +172,8 @@ def prepare_pairs(images: Sequence[np.ndarray],
                   colour: bool = True,
                   seed: int = 0,
                   crop_scale: Tuple[float, float] = (0.08, 1.0),
-                  names: Optional[Sequence[str]] = None) -> List[ViewPair]:
+                  names: Optional[Sequence[str]] = None,
+                  colour_views: str = 'both') -> List[ViewPair]:
     """One view pair per image, reproducibly.
 
     Args:
@@ -177,19 +184,26 @@ def prepare_pairs(images: Sequence[np.ndarray],
         seed (int): Run seed; image i uses ``pair_seed(seed, i)``. Defaults to 0.
         crop_scale (tuple[float, float]): Crop area range of ``'crop'`` pairs. Defaults to (0.08, 1.0).
         names (Sequence[str], optional): Image names. Defaults to None.
+        colour_views (str): ``'both'``: each view gets its own colour transforms; ``'second'``: only I_2 (the
+            flipped or cropped view), I_1 stays as resized — the literal reading of §4.6. An evaluation protocol,
+            never to be chosen by the score it gives. Defaults to 'both'.
 
     Returns:
         list[ViewPair]: One per image.
     """
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    if colour_views not in COLOUR_VIEWS:
+        raise ValueError(f'colour_views must be one of {COLOUR_VIEWS}, got {colour_views!r}')
     colour_cfg = FLIP_TEST_COLOUR if colour else []
+    first = colour_views == 'both'
     names = list(names) if names is not None else [str(i) for i in range(len(images))]
     if mode == 'crop':
-        transform = PairedCorrespondenceTransform(size=size, scale=crop_scale, flip_prob=0.5, c_pipeline=colour_cfg,
-                                                  sc_pipeline=colour_cfg)
+        transform = PairedCorrespondenceTransform(size=size, scale=crop_scale, flip_prob=0.5,
+                                                  c_pipeline=colour_cfg if first else [], sc_pipeline=colour_cfg)
         return [make_crop_pair(img, transform, pair_seed(seed, i), names[i]) for i, img in enumerate(images)]
-    return [make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i]) for i, img in enumerate(images)]
+    return [make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i], colour_first=first)
+            for i, img in enumerate(images)]
 
 
 @dataclass
@@ -222,6 +236,16 @@ class PairResult:
     @property
     def num_correct(self) -> int:
         return int(((self.pred == self.target) & self.valid).sum())
+
+    @property
+    def num_same_position(self) -> int:
+        """Valid cells matched to the cell at their own position (y, x) of I_2: the signature of features that
+        encode position (e.g. through zero padding) instead of content. For flip pairs of even width that cell is
+        never the correct one; 0 when the two maps differ in size."""
+        if self.feat_size1 != self.feat_size2:
+            return 0
+        own = torch.arange(self.pred.numel(), device=self.pred.device)  # (N1,)
+        return int(((self.pred == own) & self.valid).sum())
 
 
 def evaluate_pairs(extractor: DenseFeatureExtractor,
@@ -272,16 +296,19 @@ def summarise(results: Sequence[PairResult]) -> Dict[str, float]:
 
     Returns:
         dict[str, float]: ``accuracy`` (correct / valid over all cells of all images),
-        ``image_mean``, ``image_std`` (population std), ``image_min``, ``image_median``, ``image_max``
-        (over images with at least one valid cell), ``num_images``, ``num_scored_images``,
-        ``num_cells``.
+        ``same_position_rate`` (cells matched to their own position / valid cells, see
+        :attr:`PairResult.num_same_position`), ``image_mean``, ``image_std`` (population std), ``image_min``,
+        ``image_median``, ``image_max`` (over images with at least one valid cell), ``num_images``,
+        ``num_scored_images``, ``num_cells``.
     """
     accs = np.array([r.accuracy for r in results if r.num_valid > 0], dtype=np.float64)
     cells = sum(r.num_valid for r in results)
     correct = sum(r.num_correct for r in results)
+    same = sum(r.num_same_position for r in results)
     nan = float('nan')
     return dict(
         accuracy=correct / cells if cells else nan,
+        same_position_rate=same / cells if cells else nan,
         image_mean=float(accs.mean()) if accs.size else nan,
         image_std=float(accs.std()) if accs.size else nan,
         image_min=float(accs.min()) if accs.size else nan,

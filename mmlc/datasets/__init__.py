@@ -1,9 +1,11 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-from .skimage_photos import SKIMAGE_PHOTOS, SkimagePhotos, skimage_data_dir
+from .bundled_photos import (BUNDLED_PHOTOS, DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, BundledPhotos, bundled_photo_path,
+                             skimage_data_dir)
 from .transforms import (BYOL_VIEW1_COLOUR, BYOL_VIEW2_COLOUR, LoadImageOrSkip, PairedCorrespondenceTransform,
                          as_three_channel_uint8)
 
 __all__ = [
-    'BYOL_VIEW1_COLOUR', 'BYOL_VIEW2_COLOUR', 'LoadImageOrSkip', 'PairedCorrespondenceTransform', 'SKIMAGE_PHOTOS',
-    'SkimagePhotos', 'as_three_channel_uint8', 'skimage_data_dir'
+    'BUNDLED_PHOTOS', 'BYOL_VIEW1_COLOUR', 'BYOL_VIEW2_COLOUR', 'BundledPhotos', 'DEMO_HELD_OUT_PHOTOS',
+    'DEMO_TRAIN_PHOTOS', 'LoadImageOrSkip', 'PairedCorrespondenceTransform', 'as_three_channel_uint8',
+    'bundled_photo_path', 'skimage_data_dir'
 ]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlc.analysis import DenseFeatureExtractor, evaluate_pairs, prepare_pairs, summarise
+from mmlc.analysis import DenseFeatureExtractor, PairResult, evaluate_pairs, prepare_pairs, resize_square, summarise
 from mmlc.datasets import skimage_data_dir
 from ._known import (ConstantBackbone, FixedPositionBackbone, PositionRBFBackbone, position_image,
                      save_backbone_checkpoint, write_config)
@@ -47,6 +47,32 @@ def test_image_blind_position_feature_only_scores_the_middle_column(size, expect
     extractor = DenseFeatureExtractor(FixedPositionBackbone(stride=16), **UNIT)
     summary = summarise(evaluate_pairs(extractor, prepare_pairs(_images(), mode='flip', size=size, seed=0)))
     assert math.isclose(summary['accuracy'], expected)
+    # Every cell finds the cell at its own position: the same-position rate exposes the position code.
+    assert summary['same_position_rate'] == 1.0
+
+
+def test_same_position_rate_by_hand():
+    # One 2 x 2 pair, predictions (0, 0, 3, 2) for cells 0..3, targets (1, 0, 3, 2), cell 3 invalid. Own position:
+    # cell 0 -> 0 yes, cell 1 -> 0 no, cell 2 -> 3 no: 1 of 3 valid cells. Correct: cells 1 and 2: 2 of 3.
+    result = PairResult('a', torch.tensor([0, 0, 3, 2]), torch.tensor([1, 0, 3, 2]),
+                        torch.tensor([True, True, True, False]), 2 / 3, (2, 2), (2, 2))
+    summary = summarise([result])
+    assert summary['same_position_rate'] == pytest.approx(1 / 3) and summary['accuracy'] == pytest.approx(2 / 3)
+    assert PairResult('b', torch.tensor([0]), torch.tensor([0]), torch.tensor([True]), 1., (1, 1),
+                      (1, 2)).num_same_position == 0  # maps of different sizes have no "own position"
+
+
+def test_colour_on_the_second_view_only():
+    img = position_image(96, 160)
+    both = prepare_pairs([img], mode='flip', size=64, seed=3)[0]
+    second = prepare_pairs([img], mode='flip', size=64, seed=3, colour_views='second')[0]
+    assert np.array_equal(second.view1, resize_square(img, 64))  # I_1 untouched
+    assert np.array_equal(second.view2, both.view2)  # I_2 has the same colour draw as in the default protocol
+    assert not np.array_equal(both.view1, second.view1)
+    crop = prepare_pairs([img], mode='crop', size=64, seed=3, colour_views='second')[0]
+    assert np.array_equal(crop.view1, resize_square(img, 64))
+    with pytest.raises(ValueError, match='colour_views'):
+        prepare_pairs([img], colour_views='first')
 
 
 def test_position_encoding_feature_finds_the_containing_cell_of_crops():

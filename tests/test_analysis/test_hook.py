@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""The online correspondence-accuracy hook: logs a scalar, changes nothing in the model or RNG."""
+"""The online correspondence-accuracy hook: logs accuracy, same-position rate and collapse diagnostics of the
+parts its options select, changes nothing in the model or RNG."""
 import copy
 import glob
 import json
@@ -19,22 +20,35 @@ from mmengine.logging import MessageHub, MMLogger
 from mmpretrain.registry import HOOKS, MODELS
 
 import mmlc  # noqa: F401
-from mmlc.datasets import SKIMAGE_PHOTOS
-from mmlc.engine.hooks import HELD_OUT_SKIMAGE, CorrespondenceAccuracyHook
+from mmlc.analysis import load_image
+from mmlc.datasets import DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, bundled_photo_path
+from mmlc.engine.hooks import CorrespondenceAccuracyHook
 from ._known import ConstantBackbone, PositionRBFBackbone, position_image
 from conftest import BYOL_LC_DIR, DEMO_CONFIG, REPO_ROOT
 
 
-def _runner(model, name):
+def _runner(model, name, work_dir=None):
     return SimpleNamespace(model=model, message_hub=MessageHub.get_instance(name),
-                           logger=MMLogger.get_instance(name), iter=0)
+                           logger=MMLogger.get_instance(name), iter=0, work_dir=work_dir)
 
 
 def test_registered_and_held_out():
     assert HOOKS.get('CorrespondenceAccuracyHook') is CorrespondenceAccuracyHook
-    assert not set(HELD_OUT_SKIMAGE) & set(SKIMAGE_PHOTOS)  # not the demo's training images
+    assert not set(DEMO_HELD_OUT_PHOTOS) & set(DEMO_TRAIN_PHOTOS)  # not the demo's training images
+    assert len(DEMO_HELD_OUT_PHOTOS) >= 8
+    for name in DEMO_HELD_OUT_PHOTOS:  # colour photos: the three channels differ
+        img = load_image(bundled_photo_path(name)).astype(np.int16)
+        assert np.abs(img[..., 0] - img[..., 2]).mean() > 5, name
     with pytest.raises(ValueError, match='loss'):
         CorrespondenceAccuracyHook(name='corr_loss')
+    with pytest.raises(ValueError, match='data_root'):
+        CorrespondenceAccuracyHook(names=None)
+
+
+def test_demo_tuning_hook_reads_the_training_photos():
+    hooks = {h['name']: h for h in Config.fromfile(DEMO_CONFIG).custom_hooks}
+    assert set(hooks['corr_train']['names']) == set(DEMO_TRAIN_PHOTOS)
+    assert 'names' not in hooks['corr']  # the default: DEMO_HELD_OUT_PHOTOS
 
 
 def test_hook_logs_a_scalar_and_changes_no_weights():
@@ -45,7 +59,7 @@ def test_hook_logs_a_scalar_and_changes_no_weights():
     flags = {n: m.training for n, m in model.named_modules()}
     state = {k: v.clone() for k, v in model.state_dict().items()}
     runner = _runner(model, 'test_hook_scalar')
-    hook = CorrespondenceAccuracyHook(interval=3, names=HELD_OUT_SKIMAGE[:2], size=64, use_local_neck=True)
+    hook = CorrespondenceAccuracyHook(interval=3, names=DEMO_HELD_OUT_PHOTOS[:2], size=64, use_local_neck=True)
 
     np.random.seed(7)
     random.seed(7)
@@ -75,6 +89,13 @@ class _Outputs(nn.Module):
 
     def forward(self, x):
         return tuple(part(x)[0] for part in self.parts)
+
+
+class _Pool(nn.Module):
+    """A global neck that averages the last map over space (``NonLinearNeck`` minus its MLP)."""
+
+    def forward(self, inputs):
+        return (inputs[-1].mean(dim=(2, 3)), )
 
 
 class _Pick(nn.Module):
@@ -132,6 +153,7 @@ def _known_feature_model(kind: str):
     assert isinstance(model.local_neck, nn.ModuleList) == (kind == 'multilevel')
     model.backbone = _Outputs(PositionRBFBackbone(stride=16), ConstantBackbone(stride=16))
     model.target_net.module[0] = _Outputs(ConstantBackbone(stride=16), PositionRBFBackbone(stride=16))
+    model.neck = model.target_net.module[1] = _Pool()
     if kind == 'single':
         model.local_neck, model.target_local_neck.module = _Pick(0), _Pick(1)
     else:
@@ -164,19 +186,66 @@ def test_hook_scores_the_part_its_options_select(tmp_path, kind, options, expect
     assert all(m.training for m in model.modules())  # eval mode only for the measurement
 
 
+def test_hook_logs_same_position_local_part_collapse_and_a_jsonl(tmp_path, capsys):
+    names = []
+    for i, (h, w) in enumerate([(96, 160), (128, 128)]):
+        names.append(f'{i}.png')
+        mmcv.imwrite(position_image(h, w), str(tmp_path / names[-1]))
+    model = _known_feature_model('single')
+    runner = _runner(model, 'test_hook_all_metrics', work_dir=str(tmp_path))
+    hook = CorrespondenceAccuracyHook(interval=2, data_root=str(tmp_path), names=names, size=96, colour=False)
+    hook.before_train(runner)
+    for it in range(2):
+        runner.iter = it
+        hook.after_train_iter(runner, batch_idx=it)
+    runner.iter = 2
+    hook.after_train(runner)
+
+    def last(key):
+        return float(runner.message_hub.get_scalar(f'train/corr_{key}').current())
+
+    # Online backbone output -1 is CONST: every cell matches cell 0, which is its own position only for cell 0.
+    assert (last('acc'), last('same_pos')) == (CONST, CONST)
+    # The online local neck picks output 0 (POS): every cell matches its mirror, never its own cell (width 6).
+    assert (last('local_acc'), last('local_same_pos')) == (POS, 0.)
+    # Global projections of CONST maps are one vector: std 0, effective rank 1 (collapse). The POS cells are not.
+    assert last('global_std') == pytest.approx(0., abs=1e-7) and last('global_erank') == pytest.approx(1., abs=1e-4)
+    assert last('local_std') > 0.01 and last('local_erank') > 5
+    rows = [json.loads(line) for line in open(tmp_path / 'corr.jsonl')]
+    assert [r['iter'] for r in rows] == [0, 2]  # after_train at iteration 2 reuses the last measurement
+    assert rows[0]['map'] == '6x6' and rows[0]['chance'] == pytest.approx(1 / 36)
+    assert rows[1]['local_per_image'] == {'0.png': 1.0, '1.png': 1.0}
+    hook_same = CorrespondenceAccuracyHook(interval=2, data_root=str(tmp_path), names=names, size=96,
+                                           colour=False, stage=0, name='corr_stage0')
+    hook_same.before_train(runner)
+    assert float(runner.message_hub.get_scalar('train/corr_stage0_same_pos').current()) == 0.
+
+
+def test_hook_warns_on_odd_or_small_maps(tmp_path):
+    mmcv.imwrite(position_image(80, 80), str(tmp_path / 'a.png'))
+    runner = _runner(_known_feature_model('single'), 'test_hook_warns', work_dir=str(tmp_path))
+    hook = CorrespondenceAccuracyHook(data_root=str(tmp_path), names=None, size=80, colour=False)  # 5 x 5 cells
+    logged = []
+    runner.logger = SimpleNamespace(warning=logged.append, info=lambda msg: None)
+    hook.before_train(runner)
+    assert len(logged) == 1 and '5x5' in logged[0] and 'even width >= 6' in logged[0]
+
+
 def test_demo_training_logs_the_metric(tmp_path):
     # The demo config enables the hook; run two tiny iterations with it measuring every iteration.
     opts = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1',
             'train_dataloader.dataset.pipeline.1.size=64', 'train_cfg.max_iters=2',
-            'default_hooks.checkpoint.interval=2', 'custom_hooks.0.interval=1', 'custom_hooks.0.size=64']
+            'default_hooks.checkpoint.interval=2', 'custom_hooks.0.interval=1', 'custom_hooks.0.size=64',
+            'custom_hooks.1.size=64', 'custom_hooks.1.max_images=2']
     env = dict(__import__('os').environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), DEMO_CONFIG, '--work-dir', str(tmp_path),
            '--cfg-options', *opts]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
-    assert 'corr_acc (iter 0)' in log and 'corr_acc (iter 2)' in log
+    assert 'corr (iter 0,' in log and 'corr (iter 2,' in log and 'corr_train (iter 0,' in log
+    assert 'corr: acc ' in log and '(iter 0: ' in log  # the closing comparison with the first measurement
     scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
     assert scalars
     rows = [json.loads(line) for line in open(scalars[0])]

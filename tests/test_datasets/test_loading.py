@@ -7,7 +7,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmlc  # noqa: F401
-from mmlc.datasets import LoadImageOrSkip, SkimagePhotos
+from mmlc.datasets import LoadImageOrSkip, BundledPhotos
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_unreadable_images_are_skipped_with_a_warning(images, name, capfd):
 
 def test_dataset_draws_another_sample_instead(images):
     init_default_scope('mmpretrain')
-    dataset = SkimagePhotos(names=['corrupt.jpg', 'good.png'], data_root=str(images),
+    dataset = BundledPhotos(names=['corrupt.jpg', 'good.png'], data_root=str(images),
                             pipeline=[dict(type='LoadImageOrSkip'), dict(type='PackInputs')])
     for _ in range(5):  # whichever index is asked for, the good image comes back
         assert dataset[0]['data_samples'].img_path.endswith('good.png')
@@ -55,4 +55,4 @@ def test_to_float32_is_refused():
 
 def test_demo_dataset_reports_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.png'):
-        SkimagePhotos(names=['nope.png'], data_root=str(tmp_path))
+        BundledPhotos(names=['nope.png'], data_root=str(tmp_path))

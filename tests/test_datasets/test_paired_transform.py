@@ -138,6 +138,16 @@ def test_default_colour_pipelines_are_byol_asymmetric():
     assert 'PairedCorrespondenceTransform(size=32' in repr(t)
 
 
+def test_colour_presets():
+    paper = PairedCorrespondenceTransform(size=32, c_pipeline='byol-view1-solarize')
+    probs = {p['type']: p['prob'] for p in paper.c_pipeline_cfg if 'prob' in p}
+    assert (probs['GaussianBlur'], probs['Solarize']) == (1.0, 0.2)  # BYOL view 1 + solarisation
+    assert PairedCorrespondenceTransform(size=32, sc_pipeline='byol-view1').sc_pipeline_cfg == \
+        PairedCorrespondenceTransform(size=32).c_pipeline_cfg
+    with pytest.raises(ValueError, match='unknown colour preset'):
+        PairedCorrespondenceTransform(size=32, c_pipeline='paper')
+
+
 def test_packed_sample_carries_the_records():
     from mmpretrain.datasets.transforms import PackInputs
     out = _make(size=16)(dict(img=coordinate_image(20, 30)))

@@ -11,7 +11,7 @@ from mmpretrain.structures import DataSample
 
 import mmlc  # noqa: F401
 import mmlc.models.losses.local_losses as local_losses
-from mmlc.models.utils import correspondence_grid
+from mmlc.models.utils import correspondence_grid, effective_rank, embedding_std
 from .test_local_contrastive_loss import _random_case, reference_lc, reference_mse
 
 BYOL_CFG = dict(
@@ -286,3 +286,29 @@ def test_symmetric_adds_the_inverse_direction():
     inverse = sym.correspondence(samples, target_sc.shape[-2:], target_sc.device, inverse=True)
     backward_dir = mmlc.models.local_contrastive_loss(target_sc, online_c, inverse)
     torch.testing.assert_close(both, 0.5 * (forward_only + backward_dir), rtol=1e-4, atol=1e-6)
+
+
+def test_collapse_diagnostics_in_the_loss_dict(monkeypatch):
+    torch.manual_seed(0)
+    model = MODELS.build(lc_cfg())
+    model.train()
+    seen = {}
+    online_neck = model.local_neck.forward
+
+    def recording_neck(feats):
+        seen['local'] = online_neck(feats)[0]
+        return (seen['local'], )
+
+    monkeypatch.setattr(model.local_neck, 'forward', recording_neck)
+    inputs, samples = batch()
+    with torch.no_grad():
+        losses = model.loss(inputs, samples)
+        # Recompute the online projections of both views with the (already EMA-updated, unchanged) online net.
+        proj = torch.cat([model.neck(model.backbone(x)[-1:])[0] for x in inputs])  # (2B, D)
+    cells = seen['local'].permute(0, 2, 3, 1).reshape(-1, seen['local'].shape[1])  # (B*h*w, C_l) of I_sc
+    assert losses['global_std'].item() == pytest.approx(embedding_std(proj).item(), rel=1e-4)
+    assert losses['global_erank'].item() == pytest.approx(effective_rank(proj).item(), rel=1e-4)
+    assert losses['local_std'].item() == pytest.approx(embedding_std(cells).item(), rel=1e-6)
+    assert losses['local_erank'].item() == pytest.approx(effective_rank(cells).item(), rel=1e-6)
+    assert not any('loss' in k for k in ('global_std', 'global_erank', 'local_std', 'local_erank'))
+    assert all(not losses[k].requires_grad for k in ('global_std', 'global_erank', 'local_std', 'local_erank'))

@@ -43,6 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--branch', choices=['online', 'target'], default='online',
                         help='online (default) or EMA target network')
     parser.add_argument('--no-colour', action='store_true', help='no colour transforms (geometry only)')
+    parser.add_argument('--colour-views', choices=['both', 'second'], default='both',
+                        help="colour-transform both views (default) or only the flipped/cropped one (§4.6 read "
+                             'literally)')
     parser.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), metavar=('MIN', 'MAX'),
                         help='crop area range for --mode crop (default 0.08 1.0)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the view pairs (default 0)')
@@ -69,7 +72,7 @@ def main(argv=None) -> dict:
     pairs = prepare_pairs([load_image(p) for p in paths], mode=args.mode, size=args.size,
                           colour=not args.no_colour, seed=args.seed, crop_scale=tuple(args.crop_scale),
                           names=[osp.relpath(p, args.data) if osp.isdir(args.data) else osp.basename(p)
-                                 for p in paths])
+                                 for p in paths], colour_views=args.colour_views)
     results = evaluate_pairs(extractor, pairs, batch_size=args.batch_size, progress=not args.no_progress)
     summary = summarise(results)
     feat = f'{results[0].feat_size1[0]}x{results[0].feat_size1[1]}' if results else '?'
@@ -77,6 +80,8 @@ def main(argv=None) -> dict:
           f'{"local projection" if args.local else f"stage {args.stage}"}, {args.branch}): '
           f'{100 * summary["accuracy"]:.2f}% over {summary["num_cells"]} cells of '
           f'{summary["num_images"]} images')
+    print(f'same-position rate (matched to the un-mirrored cell at its own position): '
+          f'{100 * summary["same_position_rate"]:.2f}%')
     print(f'per image: mean {100 * summary["image_mean"]:.2f}%  std {100 * summary["image_std"]:.2f}%  '
           f'min {100 * summary["image_min"]:.2f}%  median {100 * summary["image_median"]:.2f}%  '
           f'max {100 * summary["image_max"]:.2f}%  ({summary["num_scored_images"]} images scored)')

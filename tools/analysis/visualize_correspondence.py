@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='with --local on a multi-level model: which local neck (default -1, the last)')
     parser.add_argument('--branch', choices=['online', 'target'], default='online')
     parser.add_argument('--no-colour', action='store_true', help='no colour transforms')
+    parser.add_argument('--colour-views', choices=['both', 'second'], default='both',
+                        help="colour-transform both views (default) or only the flipped/cropped one (§4.6 read "
+                             'literally)')
     parser.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), metavar=('MIN', 'MAX'))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--heatmap-cell', nargs='+', metavar='Y X',
@@ -66,7 +69,7 @@ def main(argv=None) -> list:
     paths = list_images(args.data, args.max_images)
     pairs = prepare_pairs([load_image(p) for p in paths], mode=args.mode, size=args.size,
                           colour=not args.no_colour, seed=args.seed, crop_scale=tuple(args.crop_scale),
-                          names=[osp.basename(p) for p in paths])
+                          names=[osp.basename(p) for p in paths], colour_views=args.colour_views)
     results = evaluate_pairs(extractor, pairs, keep_similarity=args.heatmap_cell is not None)
     os.makedirs(args.out_dir, exist_ok=True)
     written = []

@@ -1,9 +1,10 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 from .loading import LoadImageOrSkip
-from .paired_correspondence import (BYOL_VIEW1_COLOUR, BYOL_VIEW2_COLOUR, PairedCorrespondenceTransform,
-                                    as_three_channel_uint8, build_colour_pipeline)
+from .paired_correspondence import (BYOL_VIEW1_COLOUR, BYOL_VIEW1_SOLARIZE_COLOUR, BYOL_VIEW2_COLOUR, COLOUR_PRESETS,
+                                    PairedCorrespondenceTransform, as_three_channel_uint8, build_colour_pipeline,
+                                    colour_config)
 
 __all__ = [
-    'BYOL_VIEW1_COLOUR', 'BYOL_VIEW2_COLOUR', 'LoadImageOrSkip', 'PairedCorrespondenceTransform',
-    'as_three_channel_uint8', 'build_colour_pipeline'
+    'BYOL_VIEW1_COLOUR', 'BYOL_VIEW1_SOLARIZE_COLOUR', 'BYOL_VIEW2_COLOUR', 'COLOUR_PRESETS', 'LoadImageOrSkip',
+    'PairedCorrespondenceTransform', 'as_three_channel_uint8', 'build_colour_pipeline', 'colour_config'
 ]

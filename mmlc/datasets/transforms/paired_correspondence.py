@@ -1,6 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -28,6 +28,27 @@ def _byol_colour_pipeline(blur_prob: float, solarize_prob: float) -> List[dict]:
 BYOL_VIEW1_COLOUR = _byol_colour_pipeline(blur_prob=1.0, solarize_prob=0.0)
 #: BYOL's second view (blur 0.1, solarize 0.2): the default colour pipeline of I_sc.
 BYOL_VIEW2_COLOUR = _byol_colour_pipeline(blur_prob=0.1, solarize_prob=0.2)
+#: The paper's text for I_c (§3: "strong color transformations (for example, Gaussian blur, solarization, color
+#: distortion)"): BYOL's view 1 plus solarisation with BYOL's only solarisation probability, 0.2.
+BYOL_VIEW1_SOLARIZE_COLOUR = _byol_colour_pipeline(blur_prob=1.0, solarize_prob=0.2)
+
+#: Named colour pipelines that ``c_pipeline`` / ``sc_pipeline`` accept instead of a list of configs.
+COLOUR_PRESETS = {
+    'byol-view1': BYOL_VIEW1_COLOUR,
+    'byol-view2': BYOL_VIEW2_COLOUR,
+    'byol-view1-solarize': BYOL_VIEW1_SOLARIZE_COLOUR,
+}
+
+
+def colour_config(cfg: Union[None, str, Sequence[dict]], default: str) -> List[dict]:
+    """A copy of the colour transform configs that ``cfg`` names: a preset of :data:`COLOUR_PRESETS`, a list of
+    configs, or None for the preset ``default``."""
+    cfg = default if cfg is None else cfg
+    if isinstance(cfg, str):
+        if cfg not in COLOUR_PRESETS:
+            raise ValueError(f'unknown colour preset {cfg!r}; choose from {sorted(COLOUR_PRESETS)} or give a list')
+        cfg = COLOUR_PRESETS[cfg]
+    return copy.deepcopy(list(cfg))
 
 _INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
@@ -115,8 +136,10 @@ class PairedCorrespondenceTransform(BaseTransform):
         flip_prob (float): Probability of mirroring I_sc. Defaults to 0.5.
         interpolation (str): Resize interpolation. Defaults to 'bicubic' (BYOL's).
         backend (str): Resize backend, 'cv2' or 'pillow'. Defaults to 'pillow' (BYOL's).
-        c_pipeline (list[dict], optional): Colour transforms of I_c. Defaults to BYOL's view 1.
-        sc_pipeline (list[dict], optional): Colour transforms of I_sc. Defaults to BYOL's view 2.
+        c_pipeline (list[dict] | str, optional): Colour transforms of I_c, or a preset name of
+            :data:`COLOUR_PRESETS` (``'byol-view1-solarize'``: the paper's text, which lists solarisation among
+            I_c's transforms). Defaults to BYOL's view 1 (``'byol-view1'``, no solarisation).
+        sc_pipeline (list[dict] | str, optional): Colour transforms of I_sc, likewise. Defaults to BYOL's view 2.
         max_attempts (int): Crop sampling attempts before the central-crop fallback. Defaults to 10.
     """
 
@@ -127,8 +150,8 @@ class PairedCorrespondenceTransform(BaseTransform):
                  flip_prob: float = 0.5,
                  interpolation: str = 'bicubic',
                  backend: str = 'pillow',
-                 c_pipeline: Optional[List[dict]] = None,
-                 sc_pipeline: Optional[List[dict]] = None,
+                 c_pipeline: Union[None, str, List[dict]] = None,
+                 sc_pipeline: Union[None, str, List[dict]] = None,
                  max_attempts: int = 10) -> None:
         if not (isinstance(size, int) and size > 0):
             raise ValueError(f'size must be a positive int, got {size!r}')
@@ -144,8 +167,8 @@ class PairedCorrespondenceTransform(BaseTransform):
         self.flip_prob = float(flip_prob)
         self.interpolation = interpolation
         self.backend = backend
-        self.c_pipeline_cfg = copy.deepcopy(BYOL_VIEW1_COLOUR if c_pipeline is None else list(c_pipeline))
-        self.sc_pipeline_cfg = copy.deepcopy(BYOL_VIEW2_COLOUR if sc_pipeline is None else list(sc_pipeline))
+        self.c_pipeline_cfg = colour_config(c_pipeline, 'byol-view1')
+        self.sc_pipeline_cfg = colour_config(sc_pipeline, 'byol-view2')
         self.c_pipeline = build_colour_pipeline(self.c_pipeline_cfg)
         self.sc_pipeline = build_colour_pipeline(self.sc_pipeline_cfg)
         # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.

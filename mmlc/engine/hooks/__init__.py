@@ -1,4 +1,4 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-from .correspondence_accuracy_hook import HELD_OUT_SKIMAGE, CorrespondenceAccuracyHook
+from .correspondence_accuracy_hook import CorrespondenceAccuracyHook
 
-__all__ = ['CorrespondenceAccuracyHook', 'HELD_OUT_SKIMAGE']
+__all__ = ['CorrespondenceAccuracyHook']

@@ -10,7 +10,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ..losses.local_losses import valid_and_safe_grid
-from ..utils import correspondence_grid, inverse_correspondence_grid
+from ..utils import correspondence_grid, effective_rank, embedding_std, inverse_correspondence_grid
 
 
 @MODELS.register_module()
@@ -118,8 +118,9 @@ class BYOLLocalContrast(BYOL):
 
     def _direction_loss(self, online_neck: nn.Module, target_neck: nn.Module, online_feats: Tuple[Tensor, ...],
                         target_feats: Tuple[Tensor, ...], records: Tuple[Tensor, Tensor, Tensor],
-                        inverse: bool) -> Tuple[Tensor, Tensor]:
-        """LC-loss of the target branch on one view against the online branch on the other, and its grid.
+                        inverse: bool) -> Tuple[Tensor, Tensor, Tensor]:
+        """LC-loss of the target branch on one view against the online branch on the other, its grid and the
+        online local embeddings.
 
         ``inverse=False``: target on I_c, online on I_sc (the paper's direction); ``True``: the reverse.
         """
@@ -127,7 +128,7 @@ class BYOLLocalContrast(BYOL):
         with torch.no_grad():
             target = target_neck(target_feats)[0]  # (B, C_l, Ht, Wt)
         grid = self._grid(records, target.shape[-2:], target.device, inverse)  # (B, Ht, Wt, 2)
-        return self.local_head.loss(target, online, grid), grid
+        return self.local_head.loss(target, online, grid), grid, online
 
     def local_loss(self, online_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
                    target_feats: Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]],
@@ -145,15 +146,17 @@ class BYOLLocalContrast(BYOL):
         total, logs = 0., {}
         records = self._records(data_samples)  # built once for every level and direction
         for level, (online_neck, target_neck, weight) in enumerate(self._levels()):
-            loss, grid = self._direction_loss(online_neck, target_neck, online_feats[1], target_feats[0], records,
-                                              inverse=False)
+            loss, grid, online = self._direction_loss(online_neck, target_neck, online_feats[1], target_feats[0],
+                                                      records, inverse=False)
             if self.symmetric:
-                reverse, _ = self._direction_loss(online_neck, target_neck, online_feats[0], target_feats[1], records,
-                                                  inverse=True)
+                reverse, _, _ = self._direction_loss(online_neck, target_neck, online_feats[0], target_feats[1],
+                                                     records, inverse=True)
                 loss = 0.5 * (loss + reverse)
             total = total + weight * loss
             suffix = '' if len(self.local_weights) == 1 else f'_level{level}'
             logs[f'lc_valid_ratio{suffix}'] = valid_and_safe_grid(grid)[0].float().mean().detach()
+            cells = online.permute(0, 2, 3, 1).flatten(0, 2)  # (B*Ho*Wo, C_l): one embedding per cell
+            logs[f'local_std{suffix}'], logs[f'local_erank{suffix}'] = embedding_std(cells), effective_rank(cells)
             if suffix:
                 logs[f'lc{suffix}'] = loss.detach()
         return total, logs
@@ -168,8 +171,11 @@ class BYOLLocalContrast(BYOL):
 
         Returns:
             dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted by 1 - alpha and
-            alpha) and detached diagnostics without "loss" in their names (``lc_valid_ratio``: the
-            fraction of I_c cells whose point lies inside I_sc).
+            alpha) and detached diagnostics without "loss" in their names: ``lc_valid_ratio`` (the
+            fraction of I_c cells whose point lies inside I_sc) and the collapse diagnostics
+            ``global_std``/``global_erank`` (online projections of both views) and ``local_std``/``local_erank``
+            (online local embeddings of I_sc's cells), see :func:`~mmlc.models.utils.embedding_std` and
+            :func:`~mmlc.models.utils.effective_rank`.
         """
         assert isinstance(inputs, list) and len(inputs) == 2, 'expects inputs = [I_c, I_sc]'
         img_c, img_sc = inputs
@@ -186,4 +192,6 @@ class BYOLLocalContrast(BYOL):
         # Exactly mmpretrain BYOL's symmetrised loss.
         loss_global = 2. * (self.head.loss(proj_c, target_proj_sc) + self.head.loss(proj_sc, target_proj_c))
         loss_local, logs = self.local_loss(online_feats, target_feats, data_samples)
+        projections = torch.cat([proj_c, proj_sc])  # (2B, D)
+        logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
         return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)
