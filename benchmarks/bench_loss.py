@@ -4,9 +4,11 @@
     python benchmarks/bench_loss.py                       # CPU, map sizes 7 14 28 56, batch 8 and 32
     python benchmarks/bench_loss.py --device cuda --batch-sizes 64 256
     python benchmarks/bench_loss.py --smoke               # tiny, one repeat (used by the tests)
+    python benchmarks/bench_loss.py --dtype bfloat16      # features as under AMP (the lean path stays in bf16)
 
 Prints time and peak extra memory of each path, their ratios (lean / naive), and checks that both give
-the same loss and gradients.
+the same loss and gradients (with fp16 / bf16 features the naive path computes in fp32 and the lean path in
+the features' dtype, so they then agree only to that dtype's rounding).
 """
 import argparse
 import os.path as osp
@@ -23,8 +25,8 @@ from mmlc.models.losses.local_losses import DEFAULT_CHUNK, local_contrastive_los
 from mmlc.models.utils import correspondence_grid  # noqa: E402
 
 
-def make_case(batch: int, size: int, channels: int, device: str, seed: int = 0):
-    """Random features and the grid of random crops (scale 0.08-1), as in pretraining."""
+def make_case(batch: int, size: int, channels: int, device: str, seed: int = 0, dtype: torch.dtype = torch.float32):
+    """Random features in ``dtype`` and the grid of random crops (scale 0.08-1), as in pretraining."""
     g = torch.Generator().manual_seed(seed)
     target = torch.randn(batch, channels, size, size, generator=g)
     online = torch.randn(batch, channels, size, size, generator=g)
@@ -34,7 +36,7 @@ def make_case(batch: int, size: int, channels: int, device: str, seed: int = 0):
     boxes = torch.stack([x0, y0, x0 + side, y0 + side], dim=1)
     flips = torch.rand(batch, generator=g) < 0.5
     grid = correspondence_grid(boxes, flips, torch.full((batch, 2), 224), (size, size))
-    return target.to(device), online.to(device), grid.to(device)
+    return target.to(device, dtype), online.to(device, dtype), grid.to(device)
 
 
 def run_once(target, online, grid, impl, chunk_size=DEFAULT_CHUNK):
@@ -51,6 +53,8 @@ def parse_args(argv=None):
     p.add_argument('--channels', type=int, default=256)
     p.add_argument('--chunk-size', type=int, default=DEFAULT_CHUNK, help="the lean path's buffer rows per image")
     p.add_argument('--device', default='cpu')
+    p.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16'],
+                   help='dtype of the features (fp16 / bf16: as they reach the loss under AMP)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--max-naive-gib', type=float, default=8.0,
@@ -69,7 +73,7 @@ def main(argv=None) -> str:
     rows = []
     for batch in args.batch_sizes:
         for size in args.sizes:
-            target, online, grid = make_case(batch, size, args.channels, args.device)
+            target, online, grid = make_case(batch, size, args.channels, args.device, dtype=getattr(torch, args.dtype))
             naive_gib = 3 * batch * size**4 * 4 / 2**30  # logits, log-softmax, gradient
             lean = measure(lambda: run_once(target, online, grid, 'lean', args.chunk_size), args.device, args.warmup,
                            args.repeats)
@@ -81,14 +85,14 @@ def main(argv=None) -> str:
                             args.repeats)
             l_n, g_n = run_once(target, online, grid, 'naive')
             l_l, g_l = run_once(target, online, grid, 'lean', args.chunk_size)
-            diff = max((l_n - l_l).abs().item(), (g_n - g_l).abs().max().item())
+            diff = max((l_n - l_l).abs().item(), (g_n.float() - g_l.float()).abs().max().item())
             mem_ratio = f'{lean[1] / naive[1]:.3f}' if lean[1] and naive[1] else 'n/a'
             rows.append([batch, f'{size}x{size}', f'{naive[0] * 1e3:.1f} ms', fmt_bytes(naive[1]),
                          f'{lean[0] * 1e3:.1f} ms', fmt_bytes(lean[1]), f'{lean[0] / naive[0]:.2f}', mem_ratio,
                          f'{diff:.1e}'])
     out = '\n'.join([
         header(args),
-        f'channels {args.channels}, lean chunk_size {args.chunk_size}, '
+        f'channels {args.channels}, dtype {args.dtype}, lean chunk_size {args.chunk_size}, '
         f'median of {args.repeats} after {args.warmup} warm-up', '',
         table(rows, ['batch', 'map', 'naive time', 'naive peak', 'lean time', 'lean peak', 'time lean/naive',
                      'mem lean/naive', 'max |diff|'])

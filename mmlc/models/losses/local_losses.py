@@ -4,13 +4,16 @@
 Pure tensor functions (no registry, no config, no distributed calls); the registered
 :class:`~mmlc.models.heads.LCLossHead` holds the hyper-parameters and calls them.
 """
-from typing import Iterator, Tuple
+from typing import Iterator, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 LC_IMPLS = ('auto', 'naive', 'lean')
+
+#: Feature dtypes the lean path computes in as they are (AMP); any other dtype is computed in fp32.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 #: Target cells per image in the lean path's similarity buffer: it holds ``B * chunk_size`` rows of Ho*Wo
 #: similarities, 1/16 of the online gradient that every implementation returns (B, C, Ho*Wo) for C = 256, so
@@ -134,42 +137,59 @@ def _inverse_norms(x: Tensor, eps: float = 1e-12) -> Tuple[Tensor, Tensor]:
     """``1 / max(||x||, eps)`` over channels, as ``F.normalize`` divides, and the slope of the normal part.
 
     Args:
-        x (Tensor): (B, C, N) features.
+        x (Tensor): (B, C, N) features, fp32, fp16 or bf16.
         eps (float): ``F.normalize``'s floor on the norm. Defaults to 1e-12.
 
     Returns:
-        tuple[Tensor, Tensor]: ``r`` (B, N) and ``r3`` (B, N), which is ``r ** 3`` where the norm is above
-        ``eps`` and 0 where the floor applies (there the scale does not depend on ``x``).
+        tuple[Tensor, Tensor]: ``r`` (B, N) and ``r3`` (B, N), fp32, where ``r3`` is ``r ** 3`` where the norm is
+        above ``eps`` and 0 where the floor applies (there the scale does not depend on ``x``).
     """
-    norm = x.norm(dim=1)  # (B, N)
+    # Half inputs: the kernel accumulates in fp32 and rounds each norm once; norm(dtype=float32) would first
+    # copy all of x to fp32.
+    norm = x.norm(dim=1).float()  # (B, N)
     r = 1 / norm.clamp(min=eps)
     return r, torch.where(norm > eps, r * r * r, torch.zeros_like(r))
 
 
-def _normalize_backward_(grad_u: Tensor, x: Tensor, r: Tensor, r3: Tensor, scale: float, cols: int) -> Tensor:
+def _normalize_backward_(grad_u: Tensor, x: Tensor, r: Tensor, r3: Tensor, scale: Union[float, Tensor],
+                         cols: int) -> Tensor:
     """Turn ``dL/du`` into ``dL/dx`` for ``u = x / max(||x||, eps)``, in place, times ``scale``.
 
     ``dL/dx = r * dL/du - r^3 (x . dL/du) x`` (the second term only where the norm is above ``eps``).
     The per-cell dot products are taken ``cols`` cells at a time, so no (B, C, N) temporary is made.
 
     Args:
-        grad_u (Tensor): (B, C, N) ``dL/du``; overwritten with the result.
+        grad_u (Tensor): (B, C, N) ``dL/du`` in the dtype of ``x``; overwritten with the result.
         x (Tensor): (B, C, N) raw features.
-        r (Tensor): (B, N) inverse norms.
-        r3 (Tensor): (B, N) from :func:`_inverse_norms`.
-        scale (float): Factor applied to the result (``1 / tau``).
+        r (Tensor): (B, N) fp32 inverse norms.
+        r3 (Tensor): (B, N) fp32, from :func:`_inverse_norms`.
+        scale (float | Tensor): Factor applied to the result (``1 / tau``, or a 0-dim fp32 tensor).
         cols (int): Cells per step of the dot products.
 
     Returns:
         Tensor: ``grad_u``, now (B, C, N) ``scale * dL/dx``.
     """
     n = x.shape[2]
-    dots = x.new_empty(x.shape[0], n)  # (B, N)
+    dots = x.new_empty(x.shape[0], n, dtype=torch.float32)  # (B, N)
     for s in range(0, n, cols):
         e = min(s + cols, n)
-        dots[:, s:e] = (x[:, :, s:e] * grad_u[:, :, s:e]).sum(dim=1)
-    grad_u.mul_((r * scale)[:, None, :])
-    return grad_u.addcmul_(x, (r3 * dots * scale)[:, None, :], value=-1)
+        dots[:, s:e] = (x[:, :, s:e] * grad_u[:, :, s:e]).sum(dim=1)  # accumulated in fp32 for half inputs too
+    grad_u.mul_(_factors_as(r * scale, grad_u.dtype)[:, None, :])
+    return grad_u.addcmul_(x, _factors_as(r3 * dots * scale, grad_u.dtype)[:, None, :], value=-1)
+
+
+def _factors_as(factors: Tensor, dtype: torch.dtype) -> Tensor:
+    """fp32 row or column factors in the ``dtype`` of the (buffer- or feature-sized) tensor they scale.
+
+    On CPU an op mixing dtypes copies its operands to the common dtype: ``bf16_buffer.mul_(fp32_factors)`` would
+    allocate two fp32 copies of the buffer. The factors are clamped to a quarter of the dtype's range (fp16 ends at
+    65504), so that ``1 / eps`` of a zero vector times an entry of the scaled G (below 2) stays finite where the
+    matrix products then multiply it by that vector's zeros (``0 * inf`` would be NaN). A no-op for fp32.
+    """
+    if factors.dtype == dtype:
+        return factors
+    big = torch.finfo(dtype).max / 4
+    return factors.clamp(-big, big).to(dtype)
 
 
 def _blocks(batch: int, cells: int, rows: int) -> Iterator[Tuple[int, int, int, int]]:
@@ -196,6 +216,14 @@ def _blocks(batch: int, cells: int, rows: int) -> Iterator[Tuple[int, int, int, 
 class _ChunkedPointNLL(torch.autograd.Function):
     """NLL of Eq. 3 read at bilinear points, without ever holding the (Nt x No) similarity matrix.
 
+    Works in the features' dtype: fp32, or fp16 / bf16 under AMP. With half features the similarity buffer and
+    both gradients are half and the matrix products run in half (fp32 accumulation inside, as under autocast).
+    Every reduction (norms, the log-sum-exp's row sums, the normalisation's dot products) accumulates in fp32
+    inside its kernel and rounds its (B, N) result once to half (``sum(dtype=torch.float32)`` would first copy
+    its whole input to fp32 on CPU); from there the per-row quantities, the bilinear picks and the returned NLL
+    are fp32. No fp32 tensor of the features' or the buffer's size is made. Autocast is switched off inside, so
+    that it cannot move these choices (on CUDA it would upcast ``norm`` and ``sum`` inputs to fp32).
+
     For a point with corner weights w_i (summing to one) the bilinearly sampled NLL is
     ``logsumexp_k(s_k) - sum_i w_i s_i`` with ``s_k = cos(t, o_k) / tau``. Forward and backward walk over
     blocks of (image, target cell) rows (:func:`_blocks`); only each row's log-sum-exp is kept between
@@ -215,52 +243,90 @@ class _ChunkedPointNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, target: Tensor, online: Tensor, points: Tensor, height: int, width: int, tau: float,
                 rows: int) -> Tensor:
-        # target: (B, C, Nt), online: (B, C, No = height * width), fp32, not normalised; points: (B, Nt, 2)
+        # target: (B, C, Nt), online: (B, C, No = height * width), one dtype (fp32, fp16 or bf16), not normalised;
+        # points: (B, Nt, 2) fp32
+        with torch.autocast(target.device.type, enabled=False):
+            return _ChunkedPointNLL._forward(ctx, target, online, points, height, width, tau, rows)
+
+    @staticmethod
+    def _forward(ctx, target: Tensor, online: Tensor, points: Tensor, height: int, width: int, tau: float,
+                 rows: int) -> Tensor:
         b, _, nt = target.shape
-        r_t, r3_t = _inverse_norms(target)  # (B, Nt) each
-        r_o, r3_o = _inverse_norms(online)  # (B, No) each
-        lse, picked = target.new_empty(b, nt), target.new_empty(b, nt)  # (B, Nt) each
+        r_t, r3_t = _inverse_norms(target)  # (B, Nt) each, fp32
+        r_o, r3_o = _inverse_norms(online)  # (B, No) each, fp32
+        lse = target.new_empty(b, nt, dtype=torch.float32)  # (B, Nt)
+        picked = target.new_empty(b, nt, dtype=torch.float32)  # (B, Nt)
         corners = _Corners(points, height, width)
-        buffer = online.new_empty(min(rows, b * nt) * online.shape[2])
+        buffer = online.new_empty(min(rows, b * nt) * online.shape[2])  # the features' dtype
         for b0, b1, s, e in _blocks(b, nt, rows):
             logits = _block_logits(buffer, target[b0:b1, :, s:e], r_t[b0:b1, s:e], online[b0:b1], r_o[b0:b1], tau)
             index, weight = corners.block(b0, b1, s, e)  # (b, n, 4) each
-            picked[b0:b1, s:e] = (logits.gather(-1, index) * weight).sum(-1)
+            picked[b0:b1, s:e] = (logits.gather(-1, index) * weight).sum(-1)  # fp32 weights: an fp32 sum
             top = logits.amax(dim=-1)  # (b, n); |logits| <= 1 / tau, so finite
-            lse[b0:b1, s:e] = logits.sub_(top[..., None]).exp_().sum(-1).log_().add_(top)
+            # exp in the buffer, its row sums accumulated in fp32 (rounded once for half), the log in fp32
+            lse[b0:b1, s:e] = logits.sub_(top[..., None]).exp_().sum(-1).float().log_().add_(top)
         ctx.save_for_backward(target, online, lse, r_t, r3_t, r_o, r3_o, *corners.tensors())
         ctx.width, ctx.tau, ctx.rows = width, tau, rows
-        return lse - picked  # (B, Nt)
+        return lse - picked  # (B, Nt) fp32
 
     @staticmethod
     def backward(ctx, grad_nll: Tensor):
+        with torch.autocast(grad_nll.device.type, enabled=False):
+            return _ChunkedPointNLL._backward(ctx, grad_nll)
+
+    @staticmethod
+    def _backward(ctx, grad_nll: Tensor):
         target, online, lse, r_t, r3_t, r_o, r3_o, *corner_tensors = ctx.saved_tensors
         corners = _Corners.from_tensors(*corner_tensors, ctx.width, online.shape[2])
         tau = ctx.tau
         b, _, nt = target.shape
         want_target, want_online = ctx.needs_input_grad[:2]
+        dtype = online.dtype  # of the buffer and both gradients
+        r_t_as, r_o_as = _factors_as(r_t, dtype), _factors_as(r_o, dtype)  # (B, Nt), (B, No)
+        # Half: G = (p - w) dL/dnll is held as m G, with m a power of two that brings max |dL/dnll| near 1, and the
+        # final scale divides by m (exact). Without a loss scale dL/dnll is 1 / (B * pairs), and times p ~ 1 / No
+        # it would fall below fp16's normal range (6e-5).
+        m = 1. if dtype == torch.float32 else _power_of_two_near_inverse(grad_nll)
         grad_target = torch.empty_like(target) if want_target else None
         grad_online = torch.zeros_like(online) if want_online else None  # (B, C, No): sum_i G_ij r_i t_i
         buffer, g = online.new_empty(min(ctx.rows, b * nt) * online.shape[2]), None
         for b0, b1, s, e in _blocks(b, nt, ctx.rows):
             t_blk, o_blk = target[b0:b1, :, s:e], online[b0:b1]  # (b, C, n), (b, C, No)
             g = _block_logits(buffer, t_blk, r_t[b0:b1, s:e], o_blk, r_o[b0:b1], tau)  # (b, n, No): s
-            g.sub_(lse[b0:b1, s:e, None]).exp_()  # softmax
+            # softmax p = exp(s - lse) = exp(s - c) q with c = lse in the buffer's dtype and q = exp(c - lse): the
+            # rounding of lse to half (up to 0.03 for bf16) then scales no row of p; q is exactly 1 in fp32.
+            lse_blk = lse[b0:b1, s:e]  # (b, n) fp32
+            c = lse_blk.to(dtype)
+            q = torch.exp(c.float() - lse_blk)  # (b, n)
+            g.sub_(c[..., None]).exp_()  # p / q
             index, weight = corners.block(b0, b1, s, e)  # (b, n, 4) each
-            g.scatter_add_(-1, index, -weight)
-            g.mul_(grad_nll[b0:b1, s:e, None])  # G = dL/ds
+            # p / q - w / q; put_ adds in place where scatter_add_ would copy a half g to fp32 (CPU). Of corners that
+            # share a cell at most one has a nonzero weight, so the order of the additions cannot matter.
+            row_id = torch.arange(index.shape[0] * index.shape[1], device=index.device).view(*index.shape[:2], 1)
+            g.put_(index + row_id * g.shape[-1], _factors_as(-weight / q[..., None], dtype), accumulate=True)
+            g.mul_(_factors_as(grad_nll[b0:b1, s:e] * q * m, dtype)[..., None])  # m G = m dL/ds
             if want_target:  # dL/du_i = (1 / tau) sum_j G_ij v_j, finished per block
-                g_v = g * r_o[b0:b1, None, :] if want_online else g.mul_(r_o[b0:b1, None, :])  # G_ij r_j
+                g_v = g * r_o_as[b0:b1, None, :] if want_online else g.mul_(r_o_as[b0:b1, None, :])  # G_ij r_j
                 grad_u = torch.bmm(o_blk, g_v.transpose(1, 2))  # (b, C, n)
                 del g_v  # the copy (both gradients wanted) must not outlive its block
                 grad_target[b0:b1, :, s:e] = _normalize_backward_(grad_u, t_blk, r_t[b0:b1, s:e], r3_t[b0:b1, s:e],
-                                                                  1 / tau, e - s)
+                                                                  1 / (tau * m), e - s)
             if want_online:
-                grad_online[b0:b1].baddbmm_(t_blk, g.mul_(r_t[b0:b1, s:e, None]))  # += sum_i G_ij r_i t_i
+                grad_online[b0:b1].baddbmm_(t_blk, g.mul_(r_t_as[b0:b1, s:e, None]))  # += sum_i G_ij r_i t_i
         del buffer, g  # the normalisation's column steps below reuse that memory
         if want_online:
-            grad_online = _normalize_backward_(grad_online, online, r_o, r3_o, 1 / tau, max(1, ctx.rows // b))
+            grad_online = _normalize_backward_(grad_online, online, r_o, r3_o, 1 / (tau * m), max(1, ctx.rows // b))
         return grad_target, grad_online, None, None, None, None, None
+
+
+def _power_of_two_near_inverse(x: Tensor) -> Tensor:
+    """``2 ** -floor(log2(max |x|))``, so that ``max |x| * m`` lies in [1, 2); 1 where ``x`` is all 0 or not finite.
+
+    A 0-dim fp32 tensor (no host sync). Scaling by it is exact in floating point, away from under- and overflow.
+    """
+    top = x.detach().abs().amax().float()
+    usable = (top > 0) & torch.isfinite(top)
+    return torch.where(usable, torch.exp2(-torch.floor(torch.log2(torch.where(usable, top, 1.)))), 1.)
 
 
 class _Corners:
@@ -307,14 +373,15 @@ def _block_logits(buffer: Tensor, t_blk: Tensor, r_t: Tensor, o_blk: Tensor, r_o
     """``cos(t_i, o_j) / tau`` for a block, written into the front of ``buffer``: (b, n, No).
 
     Args:
-        buffer (Tensor): flat fp32 storage of at least b * n * No elements, reused by every block.
-        t_blk (Tensor): (b, C, n) raw target features; ``r_t`` (b, n) their inverse norms.
-        o_blk (Tensor): (b, C, No) raw online features; ``r_o`` (b, No) their inverse norms.
+        buffer (Tensor): flat storage of at least b * n * No elements in the features' dtype, reused by every block.
+        t_blk (Tensor): (b, C, n) raw target features; ``r_t`` (b, n) their fp32 inverse norms.
+        o_blk (Tensor): (b, C, No) raw online features; ``r_o`` (b, No) their fp32 inverse norms.
         tau (float): Temperature.
     """
     b, _, n = t_blk.shape
     logits = torch.bmm(t_blk.transpose(1, 2), o_blk, out=buffer[:b * n * o_blk.shape[2]].view(b, n, -1))
-    return logits.mul_(r_o[:, None, :]).mul_((r_t / tau)[:, :, None])  # scaled in place: no (b, C, n) copy
+    col, row = _factors_as(r_o, logits.dtype), _factors_as(r_t / tau, logits.dtype)  # (b, No), (b, n)
+    return logits.mul_(col[:, None, :]).mul_(row[:, :, None])  # scaled in place: no (b, C, n) copy
 
 
 #: Above this many (target x online) cell pairs per image ``impl='auto'`` takes the memory-lean path. On
@@ -333,9 +400,10 @@ def _pair_nll_naive(target_n: Tensor, online_n: Tensor, points: Tensor, tau: flo
 
 def _pair_nll_lean(target: Tensor, online: Tensor, points: Tensor, tau: float, ho: int, wo: int,
                    chunk: int) -> Tensor:
-    """Same values and gradients as :func:`_pair_nll_naive` in O(B * chunk * No) extra memory. (B, Nt).
+    """Same values and gradients as :func:`_pair_nll_naive` in O(B * chunk * No) extra memory. (B, Nt) fp32.
 
-    Takes the raw (not normalised) fp32 features, (B, C, Nt) and (B, C, No).
+    Takes the raw (not normalised) features, (B, C, Nt) and (B, C, No), both fp32 or both of one half dtype
+    (computed in that dtype, see :class:`_ChunkedPointNLL`); the gradients have the features' dtype.
     """
     return _ChunkedPointNLL.apply(target, online, points, ho, wo, tau, chunk * target.shape[0])
 
@@ -367,6 +435,10 @@ def local_contrastive_loss(target: Tensor,
             (taken as whole images for small maps, runs of one image's target cells for large ones).
             Defaults to :data:`DEFAULT_CHUNK` (16); larger values need more memory and can be faster.
 
+    fp16 / bf16 features (AMP) of one dtype stay in that dtype on the lean path (similarities and gradients in
+    half, reductions and the loss in fp32, no fp32 copy of the features); the naive path and every other dtype
+    compute in fp32. Gradients always have the features' dtype.
+
     Returns:
         Tensor: scalar fp32 loss; per image the mean NLL over its valid pairs, then the mean over
         images with at least one valid pair (0, still in the graph, if there is none).
@@ -376,9 +448,13 @@ def local_contrastive_loss(target: Tensor,
     _, _, ht, wt = target.shape
     _, _, ho, wo = online.shape
     valid, points = valid_and_safe_grid(grid)  # (B, Nt), (B, Nt, 2)
-    target_flat = target.float().flatten(2)  # (B, C, Nt), a view when the input is fp32
-    online_flat = online.float().flatten(2)  # (B, C, No)
-    if impl == 'lean' or (impl == 'auto' and ht * wt * ho * wo > LEAN_THRESHOLD):
+    lean = impl == 'lean' or (impl == 'auto' and ht * wt * ho * wo > LEAN_THRESHOLD)
+    # AMP: the lean path takes fp16 / bf16 features as they are (fp32 accumulation inside); everything else is
+    # computed in fp32, a copy only where the input is not fp32.
+    as_is = lean and target.dtype == online.dtype and target.dtype in LOW_PRECISION
+    target_flat = (target if as_is else target.float()).flatten(2)  # (B, C, Nt)
+    online_flat = (online if as_is else online.float()).flatten(2)  # (B, C, No)
+    if lean:
         nll_at_points = _pair_nll_lean(target_flat, online_flat, points, float(tau), ho, wo, chunk_size)
     else:
         nll_at_points = _pair_nll_naive(F.normalize(target_flat, dim=1), F.normalize(online_flat, dim=1), points,
