@@ -10,8 +10,8 @@ from mmengine.registry import DefaultScope
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
 BYOL_LC_DIR = osp.join(CONFIG_DIR, 'byol_lc')
-DEMO_CONFIG = osp.join(BYOL_LC_DIR, 'byol-lc_resnet18_1xb8-coslr-300i_skimage.py')
-DDP_CONFIG = osp.join(BYOL_LC_DIR, 'byol-lc_resnet18_2xb4-coslr-300i_skimage-cpu-ddp.py')
+DEMO_CONFIG = osp.join(BYOL_LC_DIR, 'byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py')
+DDP_CONFIG = osp.join(BYOL_LC_DIR, 'byol-lc_resnet18_2xb4-coslr-300i_bundled-photos-cpu-ddp.py')
 
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)

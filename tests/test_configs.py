@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, MODELS
 
 import mmlc  # noqa: F401
+from mmlc.datasets import DEMO_TRAIN_PHOTOS
 from conftest import BYOL_LC_DIR, CONFIG_DIR, DEMO_CONFIG
 
 # Pretraining configs: every config outside the downstream benchmarks and the shared `_base_` folders.
@@ -28,7 +29,7 @@ def test_configs_exist():
     for name in ['byol-lc_resnet50_16xb256-coslr-400e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-100e_in1k.py',
                  'byol-lc_resnet50_16xb256-coslr-200e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-200e_in1k-160px.py',
                  'byol_resnet50_16xb256-coslr-400e_in1k.py', 'byol-local-mse_resnet50_16xb256-coslr-200e_in1k.py',
-                 osp.basename(DEMO_CONFIG), 'byol-lc_resnet18_2xb4-coslr-300i_skimage-cpu-ddp.py'] + [
+                 osp.basename(DEMO_CONFIG), 'byol-lc_resnet18_2xb4-coslr-300i_bundled-photos-cpu-ddp.py'] + [
                      f'byol-lc-alpha{a}_resnet50_16xb256-coslr-200e_in1k-160px.py' for a in ('0.05', '0.3', '0.7')]:
         assert name in names
 
@@ -114,8 +115,8 @@ def test_demo_dataset_yields_paired_views():
     cfg = Config.fromfile(DEMO_CONFIG)
     init_default_scope(cfg.default_scope)  # as the Runner does
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    assert len(dataset) == 10
+    assert len(dataset) == len(DEMO_TRAIN_PHOTOS) == 13
     item = dataset[0]
-    assert [tuple(v.shape) for v in item['inputs']] == [(3, 112, 112)] * 2
+    assert [tuple(v.shape) for v in item['inputs']] == [(3, 192, 192)] * 2
     sample = item['data_samples']
     assert sample.sc_box.shape == (4, ) and isinstance(sample.sc_flip, bool) and len(sample.src_shape) == 2

@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" tools/train.py configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_skimage.py --work-dir work_dirs/demo "$@"
+exec "$ROOT/.venv/bin/python" tools/train.py configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py --work-dir work_dirs/demo "$@"

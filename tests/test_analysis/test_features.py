@@ -145,7 +145,7 @@ def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
 
 
 def test_multilevel_mmlc_checkpoint_picks_the_requested_local_neck(tmp_path):
-    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_skimage.py')
+    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_bundled-photos.py')
     path = tmp_path / 'mmlc_multi.pth'
     model, x = _saved_mmlc_model(config, path, bn_seed=3)
     with torch.no_grad():
@@ -213,7 +213,7 @@ def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb, norma
 
 
 def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
-    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_skimage.py')
+    config = osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_bundled-photos.py')
     model = _live_mmlc_model(config, True, seed=5)
     x = _preprocessed(model)
     model.eval()

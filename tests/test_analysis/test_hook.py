@@ -145,7 +145,7 @@ HOOK_CASES = [  # (model kind, hook options, expected accuracy)
 def _known_feature_model(kind: str):
     """A real BYOLLocalContrast (target_net = EMA of (backbone, neck), target_local_neck = EMA of local_neck)
     whose backbones and local necks are replaced by the known-feature parts above, with [0, 1] RGB inputs."""
-    config = DEMO_CONFIG if kind == 'single' else osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_skimage.py')
+    config = DEMO_CONFIG if kind == 'single' else osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_bundled-photos.py')
     cfg = copy.deepcopy(Config.fromfile(config).model)
     cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.],
                                  to_rgb=True)

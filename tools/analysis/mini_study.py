@@ -50,7 +50,7 @@ from mmlc.datasets import DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, bundled_photo
 #: The CPU demo's config, repository-relative: the one place to update when the demo is renamed or re-tuned.
 #: Every default run is a delta on it, and the configs of its family (``byol_…``, ``byol-lc-multilevel_…``,
 #: ``densecl_…``) are found by replacing the algorithm field of its name.
-DEMO_CONFIG = 'configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_skimage.py'
+DEMO_CONFIG = 'configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py'
 
 DEFAULT_RUNS = ('byol', 'byol-lcviews', 'byol-lc')
 OPTIONAL_RUNS = ('local-mse', 'sym', 'multilevel', 'densecl', 'ic-solarize', 'local-relu', 'local-norelu')

@@ -151,7 +151,7 @@ class CorrespondenceAccuracyHook(Hook):
         runner.logger.info(f'{self.name}: ' + '; '.join(
             f'{key} {last[key]:.4f} (iter {self.first["iter"]}: {self.first[key]:.4f})'
             for key in ('acc', 'same_pos', 'local_acc', 'local_same_pos') if key in last) +
-            f'; chance {last["chance"]:.4f}, {last["num_images"]} held-out images, {last["map"]} cells, {self.mode}')
+            f'; chance {last["chance"]:.4f}, {last["num_images"]} images, {last["map"]} cells, {self.mode} pairs')
 
     def _parts(self, model: nn.Module):
         """(backbone, global neck, local neck or None) of the scored branch."""
@@ -210,7 +210,7 @@ class CorrespondenceAccuracyHook(Hook):
         for key in SCALARS:
             if key in record:
                 runner.message_hub.update_scalar(f'train/{self.name}_{key}', record[key])
-        runner.logger.info(f'{self.name} (iter {done_iters}, {record["num_images"]} held-out images, {h}x{w} cells, '
+        runner.logger.info(f'{self.name} (iter {done_iters}, {record["num_images"]} images, {h}x{w} cells, '
                            f'chance {record["chance"]:.4f}): ' + '  '.join(
                                f'{key} {record[key]:.4f}' for key in SCALARS if key in record))
         work_dir = getattr(runner, 'work_dir', None)

@@ -1,7 +1,7 @@
 # mmpretrain's DenseCL at the CPU demo's scale, for tools/analysis/mini_study.py (`--runs densecl`): the demo's
 # ResNet-18, data, optimiser, schedule and correspondence hook, on plain BYOL's views, so that byol -> densecl
 # compares the objectives only.
-_base_ = '../byol_lc/byol_resnet18_1xb8-coslr-300i_skimage.py'
+_base_ = '../byol_lc/byol_resnet18_1xb8-coslr-300i_bundled-photos.py'
 
 model = dict(
     _delete_=True,

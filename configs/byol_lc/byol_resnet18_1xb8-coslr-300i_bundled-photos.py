@@ -2,7 +2,7 @@
 # demo's backbone, projector, predictor and EMA, trained on BYOL's own views (two random resized crops,
 # mmpretrain's imagenet_bs32_byol.py) at the demo's view size; data, optimiser, schedule and the correspondence
 # hook are the demo's.
-_base_ = 'byol-lc_resnet18_1xb8-coslr-300i_skimage.py'
+_base_ = 'byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py'
 
 model = dict(
     _delete_=True,
