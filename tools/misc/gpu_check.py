@@ -432,7 +432,7 @@ def part_pipeline(args: argparse.Namespace, ctx: dict) -> Row:
 
 
 def part_preproc_colour(args: argparse.Namespace, ctx: dict) -> Row:
-    raise Skip('not implemented yet (issue 12: colour augmentation in the data preprocessor)')
+    raise Skip('not implemented yet (colour augmentation in the data preprocessor)')
 
 
 # Looked up at call time, so a test can replace one part.
