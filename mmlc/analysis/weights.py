@@ -163,10 +163,14 @@ def infer_local_neck_config(local_neck_state: Mapping[str, Tensor]) -> dict:
         local_neck_state (dict[str, Tensor]): ``conv1.weight`` (hid, in, 1, 1), ``conv2.weight``
             (out, hid, 1, 1), ``bn.*``.
 
+    Whether a ReLU follows the BN leaves no trace in the weights: this assumes conv-BN-conv, the paper's text
+    and the choice of every config mmlc ships. Pass the training config for a neck trained with
+    ``with_relu=True``.
+
     Returns:
-        dict: The neck config, plain BN, with a ReLU (the config default).
+        dict: The neck config, plain BN, no ReLU.
     """
     hid, in_ch = local_neck_state['conv1.weight'].shape[:2]
     out_ch = local_neck_state['conv2.weight'].shape[0]
     return dict(type='LocalProjectionNeck', in_channels=int(in_ch), hid_channels=int(hid),
-                out_channels=int(out_ch), norm_cfg=dict(type='BN'))
+                out_channels=int(out_ch), norm_cfg=dict(type='BN'), with_relu=False)

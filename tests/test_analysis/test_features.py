@@ -232,3 +232,11 @@ def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
                                        rtol=1e-4, atol=1e-4)
             local = _extract_from_model(model, branch=branch, use_local_neck=True, local_level=index)
             torch.testing.assert_close(local, locals_[index], rtol=1e-4, atol=1e-4)
+
+
+def test_inferred_local_neck_is_the_papers_conv_bn_conv():
+    # A ReLU leaves no trace in the weights: inference assumes the shipped configs' (and the paper's) reading.
+    from mmlc.analysis import infer_local_neck_config
+    state = {'conv1.weight': torch.zeros(6, 4, 1, 1), 'conv2.weight': torch.zeros(3, 6, 1, 1)}
+    assert infer_local_neck_config(state) == dict(type='LocalProjectionNeck', in_channels=4, hid_channels=6,
+                                                  out_channels=3, norm_cfg=dict(type='BN'), with_relu=False)

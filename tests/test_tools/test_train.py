@@ -133,7 +133,7 @@ def test_amp_on_cpu_is_refused_with_a_clear_message(tmp_path):
 
 @pytest.mark.parametrize('variant', ['multilevel', 'sym'])
 def test_demo_variants_train(variant, tmp_path):
-    config = DEMO_CONFIG.replace('.py', f'_{variant}.py')
+    config = osp.join(osp.dirname(DEMO_CONFIG), osp.basename(DEMO_CONFIG).replace('byol-lc_', f'byol-lc-{variant}_'))
     opts = FAST + ['train_cfg.max_iters=1', 'default_hooks.checkpoint.interval=1']
     log = _run([sys.executable, TRAIN, config, '--work-dir', str(tmp_path), '--cfg-options', *opts])
     ckpt = torch.load(osp.join(tmp_path, 'iter_1.pth'), weights_only=True)
