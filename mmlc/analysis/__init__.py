@@ -13,7 +13,7 @@ from .dense_probe import (IGNORE_INDEX, LinearProbe, SegmentationScores, SweepRe
                           predict_label_map, resize_labels, scores_as_dict, scores_from_confusion, split_indices,
                           standardise, train_linear_probe, upsampled_cross_entropy)
 from .features import (IMAGENET_MEAN, IMAGENET_STD, DenseFeatureExtractor, build_feature_extractor, eval_mode,
-                       extractor_from_model, images_to_tensor)
+                       extractor_from_model, images_to_tensor, resolve_device)
 from .few_shot import Episode, episode_accuracy, l2_normalise, mean_confidence_interval, sample_episodes
 from .image_io import list_images, load_image, resize_centre_crop, resize_square
 from .matching import best_match, containing_cell_index, cosine_similarity_maps, match_accuracy, mirrored_cell_index
@@ -35,7 +35,8 @@ __all__ = [
     'loss_plateaued', 'lr_sweep', 'make_crop_pair', 'make_flip_pair', 'match_accuracy', 'mean_confidence_interval',
     'mean_std', 'mirrored_cell_index', 'pair_seed', 'parse_jsonl', 'patch_label_histograms', 'predict_label_map',
     'prepare_pairs', 'read_jsonl', 'render_delta_config', 'render_markdown_table', 'rescale_interval',
-    'rescale_param_schedulers', 'resize_centre_crop', 'resize_labels', 'resize_square', 'sample_episodes',
+    'rescale_param_schedulers', 'resize_centre_crop', 'resize_labels', 'resize_square', 'resolve_device',
+    'sample_episodes',
     'scores_as_dict', 'scores_from_confusion', 'seeded', 'set_view_size', 'split_checkpoint_state', 'split_held_out',
     'split_indices', 'standardise', 'study_hooks', 'study_overrides', 'summarise', 'train_linear_probe',
     'upsampled_cross_entropy'

@@ -45,6 +45,13 @@ def images_to_tensor(images: Sequence[np.ndarray], mean: Sequence[float], std: S
     return (batch - mean_t) / std_t
 
 
+def resolve_device(name: str) -> torch.device:
+    """A command line's ``--device``: ``'auto'`` is CUDA when available, else CPU; anything else as torch reads it."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(name)
+
+
 @contextmanager
 def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Put modules in eval mode and restore every submodule's own ``training`` flag afterwards."""

@@ -18,12 +18,11 @@ import os.path as osp
 import sys
 
 import mmengine
-import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
 from mmlc.analysis import (build_feature_extractor, evaluate_pairs, list_images, load_image,  # noqa: E402
-                           prepare_pairs, summarise)
+                           prepare_pairs, resolve_device, summarise)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,12 +53,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='write the summary and per-image accuracies to this JSON file')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(name)
 
 
 def main(argv=None) -> dict:

@@ -37,7 +37,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # 
 from mmlc.analysis import (IGNORE_INDEX, SegmentationScores, build_feature_extractor,  # noqa: E402
                            build_memory_bank, channel_stats, check_label_values, evaluate_score_maps, knn_score_maps,
                            load_image, lr_sweep, resize_labels, resize_square, scores_as_dict, split_indices,
-                           standardise, train_linear_probe)
+                           resolve_device, standardise, train_linear_probe)
 from mmlc.analysis.image_io import IMG_EXTENSIONS  # noqa: E402
 
 CACHE_VERSION = 1
@@ -94,12 +94,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='write the report to this JSON file')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     return parser.parse_args(argv)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(name)
 
 
 def resolve_classes(args: argparse.Namespace) -> List[str]:

@@ -17,12 +17,11 @@ import sys
 
 import mmengine
 import numpy as np
-import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
 from mmlc.analysis import (build_feature_extractor, episode_accuracy, l2_normalise, load_image,  # noqa: E402
-                           mean_confidence_interval, resize_centre_crop, sample_episodes)
+                           mean_confidence_interval, resize_centre_crop, resolve_device, sample_episodes)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,8 +73,7 @@ def pooled_features(extractor, paths, size: int, batch_size: int, progress: bool
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' \
-        else torch.device(args.device)
+    device = resolve_device(args.device)
     paths, labels, classes = image_folder(args.data)
     episodes = sample_episodes(labels, args.ways, args.shots, args.queries, args.episodes, args.seed)
     # Only the images some episode uses are embedded, each once.
