@@ -1,10 +1,12 @@
 # Copyright (c) mmlc contributors. All rights reserved.
+from .colour import FastColorJitter, FastGaussianBlur
 from .loading import LoadImageOrSkip
 from .paired_correspondence import (BYOL_VIEW1_COLOUR, BYOL_VIEW1_SOLARIZE_COLOUR, BYOL_VIEW2_COLOUR, COLOUR_PRESETS,
                                     PairedCorrespondenceTransform, as_three_channel_uint8, build_colour_pipeline,
-                                    colour_config)
+                                    colour_config, with_fast_colour)
 
 __all__ = [
-    'BYOL_VIEW1_COLOUR', 'BYOL_VIEW1_SOLARIZE_COLOUR', 'BYOL_VIEW2_COLOUR', 'COLOUR_PRESETS', 'LoadImageOrSkip',
-    'PairedCorrespondenceTransform', 'as_three_channel_uint8', 'build_colour_pipeline', 'colour_config'
+    'BYOL_VIEW1_COLOUR', 'BYOL_VIEW1_SOLARIZE_COLOUR', 'BYOL_VIEW2_COLOUR', 'COLOUR_PRESETS', 'FastColorJitter',
+    'FastGaussianBlur', 'LoadImageOrSkip', 'PairedCorrespondenceTransform', 'as_three_channel_uint8', 'build_colour_pipeline',
+    'colour_config', 'with_fast_colour'
 ]

@@ -53,6 +53,27 @@ def colour_config(cfg: Union[None, str, Sequence[dict]], default: str) -> List[d
 _INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
 
+def with_fast_colour(cfg: Sequence[dict]) -> List[dict]:
+    """A copy of colour transform configs with every Pillow-backend ``ColorJitter`` (also inside wrappers such as
+    ``RandomApply``) replaced by :class:`~mmlc.datasets.transforms.colour.FastColorJitter` (the same random draws,
+    the same pixels) and every ``GaussianBlur`` by :class:`~mmlc.datasets.transforms.colour.FastGaussianBlur` (the
+    same draws, pixels within 2 levels of Pillow's)."""
+
+    def swap(node):
+        if isinstance(node, dict):
+            node = {k: swap(v) for k, v in node.items()}
+            if node.get('type') == 'ColorJitter' and node.get('backend', 'pillow') == 'pillow':
+                node['type'] = 'FastColorJitter'
+            elif node.get('type') == 'GaussianBlur':
+                node['type'] = 'FastGaussianBlur'
+            return node
+        if isinstance(node, (list, tuple)):
+            return type(node)(swap(v) for v in node)
+        return node
+
+    return [swap(t) for t in cfg]
+
+
 def build_colour_pipeline(cfg: Sequence[dict]) -> Compose:
     """Compose colour transform configs in mmpretrain's scope (which falls back to mmcv's), whatever the
     caller's default scope, so that nested configs such as RandomApply(transforms=[ColorJitter]) resolve too."""
@@ -140,6 +161,11 @@ class PairedCorrespondenceTransform(BaseTransform):
             :data:`COLOUR_PRESETS` (``'byol-view1-solarize'``: the paper's text, which lists solarisation among
             I_c's transforms). Defaults to BYOL's view 1 (``'byol-view1'``, no solarisation).
         sc_pipeline (list[dict] | str, optional): Colour transforms of I_sc, likewise. Defaults to BYOL's view 2.
+            Empty lists leave the colour to the model's data preprocessor (``ColourAugDataPreprocessor``).
+        fast_colour (bool): Run the colour pipelines' Pillow-backend ``ColorJitter`` as ``FastColorJitter`` (the
+            same random draws and the same pixels, without Pillow's round trips) and ``GaussianBlur`` as
+            ``FastGaussianBlur`` (the same draws, pixels within 2 levels), see :func:`with_fast_colour`.
+            Defaults to True.
         max_attempts (int): Crop sampling attempts before the central-crop fallback. Defaults to 10.
     """
 
@@ -152,6 +178,7 @@ class PairedCorrespondenceTransform(BaseTransform):
                  backend: str = 'pillow',
                  c_pipeline: Union[None, str, List[dict]] = None,
                  sc_pipeline: Union[None, str, List[dict]] = None,
+                 fast_colour: bool = True,
                  max_attempts: int = 10) -> None:
         if not (isinstance(size, int) and size > 0):
             raise ValueError(f'size must be a positive int, got {size!r}')
@@ -169,8 +196,10 @@ class PairedCorrespondenceTransform(BaseTransform):
         self.backend = backend
         self.c_pipeline_cfg = colour_config(c_pipeline, 'byol-view1')
         self.sc_pipeline_cfg = colour_config(sc_pipeline, 'byol-view2')
-        self.c_pipeline = build_colour_pipeline(self.c_pipeline_cfg)
-        self.sc_pipeline = build_colour_pipeline(self.sc_pipeline_cfg)
+        self.fast_colour = bool(fast_colour)
+        swap = with_fast_colour if self.fast_colour else list
+        self.c_pipeline = build_colour_pipeline(swap(self.c_pipeline_cfg))
+        self.sc_pipeline = build_colour_pipeline(swap(self.sc_pipeline_cfg))
         # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.
         self._crop_sampler = RandomResizedCrop(
             scale=size, crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,
@@ -224,4 +253,4 @@ class PairedCorrespondenceTransform(BaseTransform):
         return (f'{self.__class__.__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio}, '
                 f'flip_prob={self.flip_prob}, interpolation={self.interpolation!r}, '
                 f'backend={self.backend!r}, c_pipeline={self.c_pipeline_cfg}, '
-                f'sc_pipeline={self.sc_pipeline_cfg})')
+                f'sc_pipeline={self.sc_pipeline_cfg}, fast_colour={self.fast_colour})')
