@@ -74,6 +74,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.train_dataloader.persistent_workers = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        # A config inherited through `pkg::` tags every dict with `_scope_`; mmengine's Runner builds the collate
+        # function from FUNCTIONS but passes that tag on to it as an argument (mmengine 0.10.7), so drop it.
+        collate = (cfg.get(key) or {}).get('collate_fn')
+        if isinstance(collate, dict):
+            collate.pop('_scope_', None)
     return cfg
 
 

@@ -257,3 +257,51 @@ def test_demo_training_logs_the_metric(tmp_path):
     acc = EventAccumulator(events[0])
     acc.Reload()
     assert [e.step for e in acc.Scalars('corr_acc')] == [1, 2]
+
+
+MOCOV3_DIR = osp.join(REPO_ROOT, 'configs', 'mocov3_lc')
+
+
+@pytest.mark.parametrize('config,branch', [
+    ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),
+    ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'target'),
+    ('mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),  # class-token output, no local neck
+])
+def test_hook_reads_vit_patch_tokens_and_the_class_token(config, branch):
+    """MoCo v3 (+ LC) on a ViT: accuracy from the patch-token map, the global diagnostics from the class token
+    through the projector, the local ones from the local neck on the patch map; checked against the same
+    quantities computed here from the model's own forward."""
+    from mmlc.analysis import extractor_from_model, images_to_tensor
+    from mmlc.models.utils import effective_rank, embedding_std, patch_tokens_to_map
+    torch.manual_seed(0)
+    cfg = Config.fromfile(osp.join(MOCOV3_DIR, config))
+    assert {h['name'] for h in cfg.custom_hooks} == {'corr', 'corr_train'}  # the demo's online metric
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    runner = _runner(model, f'test_hook_vit_{config}_{branch}')
+    hook = CorrespondenceAccuracyHook(names=DEMO_HELD_OUT_PHOTOS[:2], size=64, branch=branch)
+    hook.before_train(runner)
+    record = hook.first
+    assert record['map'] == '4x4'  # 64 px / patch 16: the patch grid, class token excluded
+
+    ema = model.momentum_encoder.module if branch == 'target' else None
+    backbone, neck = (ema[0], ema[1]) if ema is not None else (model.backbone, model.neck)
+    images = [p.view1 for p in hook.pairs] + [p.view2 for p in hook.pairs]
+    ex = extractor_from_model(model, branch=branch)  # the model's own input normalisation, as the hook reads it
+    batch = images_to_tensor(images, ex.mean, ex.std, ex.to_rgb)
+    model.eval()
+    with torch.no_grad():
+        out_type = backbone.out_type
+        backbone.out_type = 'raw'
+        tokens = backbone(batch)[-1]  # (2N, 1 + 16, C)
+        backbone.out_type = out_type
+        projections = neck((tokens[:, 0], ))[0]
+        np.testing.assert_allclose(record['global_std'], float(embedding_std(projections)), rtol=1e-4)
+        np.testing.assert_allclose(record['global_erank'], float(effective_rank(projections)), rtol=1e-4)
+        if 'lc' in config.split('_')[0]:
+            local = model.local_neck if branch == 'online' else model.target_local_neck.module
+            cells = local((patch_tokens_to_map(tokens, (4, 4), 1), ))[0].permute(0, 2, 3, 1).flatten(0, 2)
+            np.testing.assert_allclose(record['local_std'], float(embedding_std(cells)), rtol=1e-4)
+            assert 'local_acc' in record
+        else:
+            assert 'local_acc' not in record and 'local_std' not in record
+    assert backbone.out_type == out_type  # the hook restored the pooled output it switched to raw tokens

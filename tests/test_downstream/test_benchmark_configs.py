@@ -21,7 +21,8 @@ pytest.importorskip('mmseg')
 
 BENCH_DIR = osp.join(CONFIG_DIR, 'benchmarks')
 DET = sorted(glob.glob(osp.join(BENCH_DIR, 'mmdetection', '*.py')))
-SEG = sorted(glob.glob(osp.join(BENCH_DIR, 'mmsegmentation', '*.py')))
+# The paper's ResNet-50 protocols; the ViT-S/16 config is not one of them (test_vit_convert.py builds it).
+SEG = sorted(p for p in glob.glob(osp.join(BENCH_DIR, 'mmsegmentation', '*.py')) if '_vit-' not in osp.basename(p))
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
                'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
 

@@ -53,11 +53,11 @@ def test_step_estimate(tool, demo):
         + 2 * 3 * f['head.predictor']
     assert result['step_local'] == (3 + 1) * f['local_neck']
     assert result['view'] == sum(f.values())
-    model.symmetric = True  # both directions: twice the local work
+    model.local_branch.symmetric = True  # both directions: twice the local work
     try:
         assert tool.model_flops(model, 224)['step_local'] == 2 * result['step_local']
     finally:
-        model.symmetric = False
+        model.local_branch.symmetric = False
 
 
 def test_command_line_on_another_size(tool, capsys):

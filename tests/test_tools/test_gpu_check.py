@@ -54,7 +54,10 @@ def test_cpu_reduced_mode_end_to_end():
     assert status == 'PASS' and figures.startswith('28x28, batch 2, 32 ch, float32: time lean/naive')
     status, figures, _ = rows['pipeline']
     assert status == 'PASS' and 'ratio LC/BYOL' in figures and 'workers per GPU' in figures
-    assert rows['preproc_colour'][0] == 'SKIPPED' and 'not implemented yet' in rows['preproc_colour'][2]
+    assert 'JPEG files' in figures and 'colour in the preprocessor' in figures and 'DataLoader: ' in figures
+    status, figures, _ = rows['preproc_colour']
+    # On the CPU the "device" batch is the CPU batch: the same parameters must give identical pixels.
+    assert status == 'PASS' and 'cpu vs CPU batch abs diff mean 0.000 max 0 levels' in figures
 
 
 def test_a_failing_part_fails_the_run_and_the_others_still_run(gpu_check, monkeypatch, capsys):
@@ -71,7 +74,7 @@ def test_a_failing_part_fails_the_run_and_the_others_still_run(gpu_check, monkey
     assert rows['pipeline'][0] == 'PASS'
     status, figures, _ = rows['amp_step']
     assert status == 'PASS' and "SyncBN -> BN (1 process, reverted as mmengine's Runner does)" in figures
-    assert rows['mmcv_ops'][0] == rows['preproc_colour'][0] == 'SKIPPED'
+    assert rows['mmcv_ops'][0] == 'SKIPPED' and rows['preproc_colour'][0] == 'PASS'
 
 
 def test_hung_processes_are_killed_and_fail_their_part(gpu_check, capsys):
@@ -164,9 +167,10 @@ def test_pipeline_output_is_read(gpu_check):
     threads = torch.get_num_threads()
     out = load_script('benchmarks/bench_pipeline.py').main(['--smoke'])
     torch.set_num_threads(threads)  # the benchmark sets a data worker's single thread
-    rates, ratio = gpu_check.read_pipeline_table(out)
-    assert list(rates) == ['BYOL (MultiView)', 'BYOL+LC (PairedCorrespondenceTransform)']
-    assert math.isclose(ratio, rates['BYOL+LC (PairedCorrespondenceTransform)'] / rates['BYOL (MultiView)'],
-                        rel_tol=2e-3)
+    rates, ratio, loader = gpu_check.read_pipeline_table(out)
+    names = list(rates)
+    assert names[0] == 'BYOL (mmpretrain, ColorJitter)' and names[2] == 'BYOL+LC (default: fast colour ops)'
+    assert len(names) == 6 and list(loader) == [names[0], names[2], names[4], names[5]]
+    assert math.isclose(ratio, rates[names[2]] / rates[names[0]], rel_tol=2e-3)
     with pytest.raises(RuntimeError, match='could not read'):
         gpu_check.read_pipeline_table('| something else | 1 |')

@@ -9,6 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 from mmengine.config import Config
+from mmpretrain.registry import MODELS
 from PIL import Image
 
 from mmlc.analysis import (aggregate_curves, default_held_out_count, describe_views, find_view_size, format_mean_std,
@@ -193,6 +194,33 @@ def test_runs_and_data_resolution(tmp_path):
     assert len(split.held) == 1 and sorted(split.train + split.held) == ['a.png', 'b.png', 'held/c.png', 'held/d.png']
     with pytest.raises(SystemExit):
         tool.resolve_data(None, '3', 0)  # the bundled photos have their own held-out set
+
+
+def test_mocov3_runs_resolve_to_configs_that_build(tmp_path):
+    """The three MoCo v3 arms: plain MoCo v3 on its own views, the LC demo at alpha 0 on LC's views, the LC demo;
+    each through the study's own delta (data, budget, view size, hook) to a model that builds."""
+    tool = load_script(TOOL)
+    runs = tool.resolve_runs(['mocov3', 'mocov3-lcviews', 'mocov3-lc'], [], [])
+    assert [r.model for r in runs] == [{}, dict(alpha=0.), {}]
+    assert runs[1].config == runs[2].config == tool.MOCOV3_LC_CONFIG and runs[0].config == tool.MOCOV3_CONFIG
+    built = {}
+    for run in runs:
+        over = study_overrides(Config.fromfile(run.config_path), iters=4, size=96, seed=0, train_root=None,
+                               train_names=['camera', 'coins'], held_root=None, held_names=['astronaut'])
+        if run.model:
+            over = dict(model=run.model, **over)
+        delta = tmp_path / f'{run.name}.py'
+        delta.write_text(render_delta_config(run.config_path, over))
+        cfg = Config.fromfile(str(delta))
+        assert cfg.train_cfg.max_iters == 4 and find_view_size(cfg.train_dataloader.dataset.pipeline) == 96
+        built[run.name] = (MODELS.build(cfg.model), describe_views(cfg.train_dataloader.dataset.pipeline))
+    (base, base_views), (lcviews, lc_views), (lc, _) = built.values()
+    assert type(base).__name__ == 'MoCoV3' and base_views == 'two random resized crops'
+    assert type(lcviews).__name__ == type(lc).__name__ == 'MoCoV3LocalContrast' and lc_views.startswith('I_c + I_sc')
+    assert lcviews.alpha == 0. and lc.alpha > 0
+    # The same network in all three (the plain one without the local branch).
+    assert {k: v.shape for k, v in base.state_dict().items()} == {
+        k: v.shape for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))}
 
 
 # --- results ---------------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ mirrored cell (w - 1 - x, y). ``--mode crop`` instead pairs the whole image with
 (+ flip) as in training, and a match is correct when it lies in the cell containing the true point.
 
 CONFIG is any config whose ``model.backbone`` matches the checkpoint, or ``auto`` to infer a plain
-ResNet from the weights. CHECKPOINT may be an mmlc or mmpretrain (e.g. BYOL) Runner checkpoint or a
-torchvision ResNet state dict. Results are deterministic for a given --seed.
+ResNet or ViT from the weights (a ViT's head count from --num-heads or the config a Runner checkpoint
+stores). CHECKPOINT may be an mmlc or mmpretrain (e.g. BYOL, MoCo v3) Runner checkpoint, a torchvision
+ResNet state dict or a bare mmpretrain ViT backbone. A ViT's map is its patch tokens on the patch grid.
+Results are deterministic for a given --seed.
 """
 import argparse
 import os.path as osp
@@ -27,14 +29,18 @@ from mmlc.analysis import (build_feature_extractor, evaluate_pairs, list_images,
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Dense correspondence accuracy (paper §4.6)')
-    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet")
-    parser.add_argument('checkpoint', help='mmlc / mmpretrain checkpoint or torchvision ResNet state dict')
+    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet / ViT")
+    parser.add_argument('checkpoint',
+                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='image directory (searched recursively) or one image')
     parser.add_argument('--max-images', type=int, default=None, help='use the first N images (sorted)')
     parser.add_argument('--mode', choices=['flip', 'crop'], default='flip',
                         help="'flip': the paper's mirrored-cell test; 'crop': random resized crop + flip")
     parser.add_argument('--size', type=int, default=224, help='side of the square views (default 224)')
-    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3, -1 = last (default)')
+    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3 or ViT layer, -1 = last (default)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='attention heads of a ViT read without a config (not in the weights; '
+                             'default: the config stored in a Runner checkpoint)')
     parser.add_argument('--local', action='store_true',
                         help='score the local projection (mmlc checkpoints) instead of the backbone map')
     parser.add_argument('--local-level', type=int, default=-1,
@@ -59,7 +65,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage,
                                         use_local_neck=args.local, local_level=args.local_level,
-                                        branch=args.branch, device=resolve_device(args.device))
+                                        branch=args.branch, device=resolve_device(args.device),
+                                        num_heads=args.num_heads)
     paths = list_images(args.data, args.max_images)
     print(f'loading {len(paths)} images from {args.data}', file=sys.stderr)
     pairs = prepare_pairs([load_image(p) for p in paths], mode=args.mode, size=args.size,

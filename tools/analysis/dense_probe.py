@@ -15,7 +15,9 @@ feature map extracted once (and, with --cache-dir, kept on disk for the next run
 
 Predictions are upsampled to each label's own size and scored with mmseg's IoU arithmetic (mIoU over
 classes present in the prediction or the ground truth, per-class IoU, aAcc). CONFIG is a config whose
-``model.backbone`` matches the checkpoint, or ``auto`` to infer a plain ResNet. See docs/dense_probe.md.
+``model.backbone`` matches the checkpoint, or ``auto`` to infer a plain ResNet or ViT (the head count from
+--num-heads or the config a Runner checkpoint stores); a ViT's map is its patch tokens on the patch grid.
+See docs/dense_probe.md.
 """
 import argparse
 import hashlib
@@ -45,8 +47,9 @@ CACHE_VERSION = 1
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Linear / nearest-neighbour dense probe of frozen features')
-    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet")
-    parser.add_argument('checkpoint', help='mmlc / mmpretrain checkpoint or torchvision ResNet state dict')
+    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet / ViT")
+    parser.add_argument('checkpoint',
+                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='root of an mmseg-layout set (img_dir/, ann_dir/)')
     classes = parser.add_mutually_exclusive_group(required=True)
     classes.add_argument('--classes', help='file with one class name per line (line i = class index i)')
@@ -62,7 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--mode', choices=['linear', 'knn'], default='linear',
                         help="'linear' (default): 1x1-conv classifier; 'knn': Hummingbird retrieval")
     parser.add_argument('--size', type=int, default=224, help='images are resized to this square (default 224)')
-    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3, -1 = last (default)')
+    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3 or ViT layer, -1 = last (default)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='attention heads of a ViT read without a config (not in the weights; '
+                             'default: the config stored in a Runner checkpoint)')
     parser.add_argument('--local', action='store_true',
                         help='probe the local projection (mmlc checkpoints) instead of the backbone map')
     parser.add_argument('--local-level', type=int, default=-1,
@@ -199,6 +205,8 @@ def cache_key(args: argparse.Namespace, pairs: Sequence[Tuple[str, str]]) -> str
     material = dict(version=CACHE_VERSION, checkpoint=stamp(args.checkpoint), config=config, stage=args.stage,
                     local=args.local, local_level=args.local_level, branch=args.branch, size=args.size,
                     images=[stamp(img) for img, _ in pairs])
+    if args.num_heads is not None:  # only then, so that caches written before the option keep their keys
+        material['num_heads'] = args.num_heads
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -214,7 +222,8 @@ def get_features(args, train_pairs, val_pairs, train_labels, val_labels, device)
                 print(f'features from the cache {cache_file}', file=sys.stderr)
                 return cached['train'], cached['val'], cache_file, True
     extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage, use_local_neck=args.local,
-                                        local_level=args.local_level, branch=args.branch, device=device)
+                                        local_level=args.local_level, branch=args.branch, device=device,
+                                        num_heads=args.num_heads)
     print(f'extracting features of {len(train_pairs)} train + {len(val_pairs)} val images at {args.size} px',
           file=sys.stderr)
     bar = _progress(len(train_pairs) + len(val_pairs), not args.no_progress)

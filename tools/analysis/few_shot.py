@@ -26,7 +26,8 @@ from mmlc.analysis import (build_feature_extractor, episode_accuracy, l2_normali
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='N-way K-shot transfer with frozen pooled features')
-    parser.add_argument('checkpoint', help='mmlc / mmpretrain checkpoint or torchvision ResNet state dict')
+    parser.add_argument('checkpoint',
+                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='ImageFolder root: ROOT/<class>/<image>')
     parser.add_argument('--config', default=None, help='config describing model.backbone (default: infer)')
     parser.add_argument('--ways', type=int, default=5, help='classes per episode (default 5)')
@@ -36,7 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='episode seed (default 0)')
     parser.add_argument('--size', type=int, default=224,
                         help='centre-crop side after resizing the shorter side to size*256/224 (default 224)')
-    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage to pool, -1 = last (default)')
+    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage or ViT layer to pool, -1 = last (default)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='attention heads of a ViT read without a config (not in the weights; '
+                             'default: the config stored in a Runner checkpoint)')
     parser.add_argument('--branch', choices=['online', 'target'], default='online')
     parser.add_argument('--C', type=float, default=1.0, help='inverse L2 regularisation (default 1.0)')
     parser.add_argument('--batch-size', type=int, default=32)
@@ -81,7 +85,7 @@ def main(argv=None) -> dict:
     print(f'{len(classes)} classes, {len(paths)} images; {len(episodes)} episodes use {used.size} images',
           file=sys.stderr)
     extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage, branch=args.branch,
-                                        device=device)
+                                        device=device, num_heads=args.num_heads)
     used_feats = l2_normalise(pooled_features(extractor, [paths[i] for i in used], args.size, args.batch_size,
                                               not args.no_progress))
     features = np.zeros((len(paths), used_feats.shape[1]))

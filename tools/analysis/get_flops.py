@@ -79,7 +79,8 @@ def model_flops(model: nn.Module, size: int) -> Dict[str, object]:
     flops = {name: c['flops'] for name, _, c in parts}
     local_flops = sum(f for name, f in flops.items() if name.startswith('local_neck'))
     step_global = 8 * (flops['backbone'] + flops['neck (global projector)']) + 6 * flops['head.predictor']
-    step_local = 4 * local_flops * (2 if getattr(model, 'symmetric', False) else 1)
+    branch = getattr(model, 'local_branch', None)  # mmlc's LocalBranch holds the symmetric option
+    step_local = 4 * local_flops * (2 if branch is not None and branch.symmetric else 1)
     return dict(parts=[(name, shape, c['flops'], c['params']) for name, shape, c in parts],
                 view=sum(flops.values()), step_global=step_global, step_local=step_local,
                 step=step_global + step_local)

@@ -13,7 +13,10 @@ Runs (each a config plus a few overrides, trained by ``tools/train.py`` in a sub
   I_sc: it separates the effect of the views from that of the local loss);
 - ``byol-lc``: the demo config as it is; ``--alphas 0.3 0.7`` adds ``byol-lc-alpha0.3`` ...;
 - on request (``--runs``): ``local-mse``, ``sym``, ``multilevel``, ``densecl``, ``byol-lc-alpha<A>``; any config
-  with ``--config NAME=PATH``.
+  with ``--config NAME=PATH``;
+- MoCo v3 on a tiny ViT, the same three arms (``--runs``): ``mocov3`` (mmpretrain's MoCo v3, its own views),
+  ``mocov3-lcviews`` (the MoCo v3 + LC demo at ``alpha=0``), ``mocov3-lc``; pass ``--size 96`` for the 6 x 6 patch
+  map their demo trains on (the default size is the BYOL demo's).
 
 Every run gets the same training images, seed, iterations (learning-rate schedule rescaled), view size and
 held-out correspondence hook (see :func:`mmlc.analysis.study_overrides`), written as a config delta
@@ -53,7 +56,11 @@ from mmlc.datasets import DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, bundled_photo
 DEMO_CONFIG = 'configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py'
 
 DEFAULT_RUNS = ('byol', 'byol-lcviews', 'byol-lc')
-OPTIONAL_RUNS = ('local-mse', 'sym', 'multilevel', 'densecl', 'ic-solarize', 'local-relu', 'local-norelu')
+OPTIONAL_RUNS = ('local-mse', 'sym', 'multilevel', 'densecl', 'ic-solarize', 'local-relu', 'local-norelu', 'mocov3',
+                 'mocov3-lcviews', 'mocov3-lc')
+#: The MoCo v3 + LC demo (tiny ViT) and its plain MoCo v3 twin, the configs of the ``mocov3*`` runs.
+MOCOV3_LC_CONFIG = 'configs/mocov3_lc/mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
+MOCOV3_CONFIG = 'configs/mocov3_lc/mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
 MODES = ('flip', 'crop')
 
 
@@ -108,6 +115,12 @@ def named_run(name: str) -> Run:
         return Run(name, demo_variant('byol-lc-multilevel'), {}, 'LC-loss on the last three stages')
     if name == 'densecl':
         return Run(name, demo_variant('densecl', 'configs/densecl'), {}, "mmpretrain's DenseCL at the demo's scale")
+    if name == 'mocov3':
+        return Run(name, MOCOV3_CONFIG, {}, "mmpretrain's MoCo v3 (tiny ViT), its own two random-resized-crop views")
+    if name == 'mocov3-lcviews':
+        return Run(name, MOCOV3_LC_CONFIG, dict(alpha=0.), "MoCo v3 + LC demo, alpha=0: MoCo v3's loss on I_c, I_sc")
+    if name == 'mocov3-lc':
+        return Run(name, MOCOV3_LC_CONFIG, {}, 'the MoCo v3 + LC demo config as it is (its own alpha)')
     raise SystemExit(f'unknown run {name!r}; built-in: {", ".join(DEFAULT_RUNS + OPTIONAL_RUNS)}, '
                      'byol-lc-alpha<A>; or --config NAME=PATH')
 
@@ -451,9 +464,13 @@ def study_notes(runs: Dict[str, dict], seeds: Sequence[int]) -> List[str]:
     elif 'byol' in runs and any(r['model_type'] == 'BYOLLocalContrast' for r in runs.values()):
         notes.append('Confound: byol trains on two random resized crops, the LC runs on I_c and I_sc; a difference '
                      'between them mixes the views with the local loss (add the byol-lcviews run to separate them).')
-    if 'byol-lcviews' in runs:
-        notes.append('byol-lcviews has alpha = 0: its local projection gets no gradient, so its local columns score '
-                     'a randomly initialised projection of the trained backbone.')
+    if 'mocov3' in runs and 'mocov3-lcviews' in runs:
+        notes.append('Confound, likewise: mocov3 trains on two random resized crops, mocov3-lcviews on I_c and I_sc; '
+                     'mocov3 -> mocov3-lcviews measures the views, mocov3-lcviews -> mocov3-lc the local loss.')
+    for name in ('byol-lcviews', 'mocov3-lcviews'):
+        if name in runs:
+            notes.append(f'{name} has alpha = 0: its local projection gets no gradient, so its local columns score '
+                         'a randomly initialised projection of the trained backbone.')
     notes.append(f'Accuracies in %, mean ± std over {len(seeds)} seeds (sample std, n - 1).' if len(seeds) > 1 else
                  'Accuracies in %, one seed (no spread over seeds).')
     notes.append('flip: the paper\'s §4.6 test (each cell of an image against its mirrored view); crop: a '

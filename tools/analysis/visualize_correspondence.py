@@ -21,14 +21,18 @@ from mmlc.analysis.visualize import draw_correspondence  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Draw dense correspondence maps of a checkpoint')
-    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet")
-    parser.add_argument('checkpoint', help='mmlc / mmpretrain checkpoint or torchvision ResNet state dict')
+    parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet / ViT")
+    parser.add_argument('checkpoint',
+                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='image directory (searched recursively) or one image')
     parser.add_argument('--out-dir', required=True, help='where to write the PNGs')
     parser.add_argument('--max-images', type=int, default=4, help='draw the first N images (default 4)')
     parser.add_argument('--mode', choices=['flip', 'crop'], default='flip')
     parser.add_argument('--size', type=int, default=224, help='side of the square views (default 224)')
-    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3, -1 = last (default)')
+    parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3 or ViT layer, -1 = last (default)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='attention heads of a ViT read without a config (not in the weights; '
+                             'default: the config stored in a Runner checkpoint)')
     parser.add_argument('--local', action='store_true', help='use the local projection (mmlc checkpoints)')
     parser.add_argument('--local-level', type=int, default=-1,
                         help='with --local on a multi-level model: which local neck (default -1, the last)')
@@ -65,7 +69,7 @@ def main(argv=None) -> list:
     args = parse_args(argv)
     extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage,
                                         use_local_neck=args.local, local_level=args.local_level,
-                                        branch=args.branch, device=args.device)
+                                        branch=args.branch, device=args.device, num_heads=args.num_heads)
     paths = list_images(args.data, args.max_images)
     pairs = prepare_pairs([load_image(p) for p in paths], mode=args.mode, size=args.size,
                           colour=not args.no_colour, seed=args.seed, crop_scale=tuple(args.crop_scale),

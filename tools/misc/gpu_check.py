@@ -14,8 +14,12 @@ Parts (each runs in its own try/except; one that fails does not stop the others)
   with SyncBN over NCCL, or one process where SyncBN reverts to BN as mmengine's Runner does. Reports the
   step-time and peak-memory ratios LC / BYOL and whether any loss, gradient or parameter went NaN/inf.
 * ``lc_loss``: naive vs memory-lean LC-loss at 28 x 28 in AMP's fp16 (``benchmarks/bench_loss.py``'s case).
-* ``pipeline``: data-pipeline throughput of one worker (``benchmarks/bench_pipeline.py``).
-* ``preproc_colour``: colour jitter in the data preprocessor; not implemented yet, always SKIPPED.
+* ``pipeline``: data-pipeline throughput from JPEG files, one worker and a DataLoader with a worker per core (up to
+  8) (``benchmarks/bench_pipeline.py``): LC against mmpretrain's BYOL, and the worker part when the colour moves to
+  the preprocessor.
+* ``preproc_colour``: the colour transforms batched in ``ColourAugDataPreprocessor`` on the GPU: the same
+  parameters give the CPU batch's pixels (mean |diff| <= 1, max <= 8 levels), and its time per sample against the
+  CPU transforms (``benchmarks/bench_colour.py``).
 
 Without CUDA (or with ``--reduced``) every part runs at tiny scale (ResNet-18, 64 px, 2 steps, fp32 where
 the CPU refuses AMP), which is how the test suite keeps this script from rotting. Exit code 1 on any FAIL.
@@ -45,6 +49,7 @@ REPO_ROOT = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 sys.path.insert(0, REPO_ROOT)  # a checkout without install
 sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))  # the benchmark scripts' building blocks
 
+import bench_colour  # noqa: E402
 import bench_loss  # noqa: E402
 import bench_pipeline  # noqa: E402
 import bench_step  # noqa: E402
@@ -402,37 +407,77 @@ def part_lc_loss(args: argparse.Namespace, ctx: dict) -> Row:
 # Part 4: data pipeline.
 
 
-def read_pipeline_table(text: str) -> Tuple[Dict[str, float], float]:
-    """Images/s per pipeline and the LC/BYOL ratio from ``bench_pipeline.py``'s printed output."""
-    rates = {m[1].strip(): float(m[2]) for m in re.finditer(r'^\| (BYOL[^|]*)\| +([0-9.]+) +\|$', text, re.M)}
+def read_pipeline_table(text: str) -> Tuple[Dict[str, float], float, Dict[str, float]]:
+    """From ``bench_pipeline.py``'s printed output: images/s per pipeline of one worker, the LC/BYOL ratio, and
+    images/s per pipeline through the DataLoader (empty without that part)."""
+    per_worker, _, loader = text.partition('DataLoader (')
+    row = re.compile(r'^\| (BYOL[^|]*?) +\| +([0-9.]+) +\| +([0-9.]+) +\|$', re.M)
+    rates = {m[1]: float(m[2]) for m in row.finditer(per_worker)}
     ratio = re.search(r'ratio LC/BYOL throughput: ([0-9.]+)', text)
-    if len(rates) != 2 or ratio is None:
+    if len(rates) < 2 or ratio is None:
         raise RuntimeError(f'could not read bench_pipeline.py\'s output: {text[-200:]!r}')
-    return rates, float(ratio[1])
+    return rates, float(ratio[1]), {m[1]: float(m[2]) for m in row.finditer(loader)}
 
 
 def part_pipeline(args: argparse.Namespace, ctx: dict) -> Row:
     threads = torch.get_num_threads()
     out = io.StringIO()
+    workers = min(8, os.cpu_count() or 1)
     try:
         with contextlib.redirect_stdout(out):  # one table: the benchmark's own print stays out of it
-            bench_pipeline.main(['--smoke'] if args.reduced else ['--size', '224'])
+            bench_pipeline.main(['--smoke'] if args.reduced else ['--size', '224', '--workers', str(workers)])
     finally:
         torch.set_num_threads(threads)  # the benchmark sets one thread, as a data worker has
-    rates, ratio = read_pipeline_table(out.getvalue())
-    (_, byol), (_, lc) = rates.items()  # as printed: BYOL, then LC
-    figures = [f'1 worker, decoded images: BYOL {byol:.1f} img/s, LC {lc:.1f} img/s, ratio LC/BYOL {ratio:.3f}']
+    rates, ratio, loader = read_pipeline_table(out.getvalue())
+    names = list(rates)  # as printed: BYOL as shipped first, LC's default third
+    byol, lc = rates[names[0]], rates[names[2]]
+    figures = [f'1 worker, JPEG files: BYOL {byol:.1f} img/s, LC {lc:.1f} img/s, ratio LC/BYOL {ratio:.3f}']
+    no_colour = [n for n in names if 'LC' in n and 'preprocessor' in n]
+    if no_colour:
+        figures.append(f'LC worker part with colour in the preprocessor {rates[no_colour[0]]:.1f} img/s')
+    if loader:
+        figures.append('DataLoader: ' + ', '.join(f'{n} {r:.1f} img/s' for n, r in loader.items()))
     steps = ctx.get('steps')
     if steps is not None:  # how many such workers each GPU needs to keep up with the measured LC step
         step_s = statistics.median(steps['BYOL+LC']['times'][args.warmup:])
         need = args.batch / step_s
         figures.append(f'feeding the measured LC step ({args.batch} images / {step_s * 1e3:.0f} ms) takes '
-                       f'>= {math.ceil(need / lc)} such workers per GPU (JPEG decoding not included)')
+                       f'>= {math.ceil(need / lc)} such workers per GPU (JPEG decoding included)')
     return Row('pipeline', PASS if byol > 0 and lc > 0 else FAIL, '; '.join(figures))
 
 
+# Largest accepted difference, in grey levels, between the batched colour ops on the device and on the CPU for
+# the same parameters (the issue's tolerance for a changed op).
+COLOUR_TOL = (1.0, 8.0)  # (mean, max)
+
+
 def part_preproc_colour(args: argparse.Namespace, ctx: dict) -> Row:
-    raise Skip('not implemented yet (colour augmentation in the data preprocessor)')
+    import mmcv
+    import numpy as np
+
+    from mmlc.datasets import BUNDLED_PHOTOS, as_three_channel_uint8, bundled_photo_path
+    from mmlc.datasets.transforms import COLOUR_PRESETS
+    from mmlc.models.data_preprocessors import BatchedColourPipeline
+    size, batch = (32, 4) if args.reduced else (224, 64)
+    photos = [as_three_channel_uint8(mmcv.imread(bundled_photo_path(n))) for n in list(BUNDLED_PHOTOS)[:8]]
+    views = [mmcv.imresize(img, (size, size), interpolation='bicubic', backend='pillow') for img in photos]
+    samples = np.stack([views[i % len(views)] for i in range(batch)])
+    x = torch.from_numpy(samples).permute(0, 3, 1, 2).float()  # (B, 3, S, S) BGR levels
+    worst_mean, worst_max = 0., 0.
+    for preset in sorted(COLOUR_PRESETS):
+        pipe = BatchedColourPipeline(preset)
+        params = pipe.sample(batch, torch.Generator().manual_seed(0))
+        on_device = pipe.apply(x.to(args.device), params).cpu()
+        diff = (on_device - pipe.apply(x, params)).abs()
+        worst_mean, worst_max = max(worst_mean, diff.mean().item()), max(worst_max, diff.max().item())
+    cost = bench_colour.colour_costs(views, batch, 1 if args.reduced else 3, args.device)
+    figures = (f'{size} px, batch {batch}, presets {sorted(COLOUR_PRESETS)}: {args.device} vs CPU batch abs diff '
+               f'mean {worst_mean:.3f} max {worst_max:.0f} levels; colour of both views per sample: batched on '
+               f'{args.device} {cost["batched_ms"]:.3f} ms, CPU transforms {cost["cpu_ms"]:.2f} ms (mmpretrain), '
+               f'{cost["cpu_fast_ms"]:.2f} ms (fast ops)')
+    ok = worst_mean <= COLOUR_TOL[0] and worst_max <= COLOUR_TOL[1]
+    reason = '' if ok else f'device and CPU batches differ beyond mean {COLOUR_TOL[0]} / max {COLOUR_TOL[1]} levels'
+    return Row('preproc_colour', PASS if ok else FAIL, figures, reason)
 
 
 # Looked up at call time, so a test can replace one part.

@@ -1,8 +1,8 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""Export the ResNet backbone of an mmlc pretraining checkpoint for downstream use.
+"""Export the backbone (ResNet or ViT) of an mmlc pretraining checkpoint for downstream use.
 
     python tools/model_converters/extract_backbone.py CKPT OUT [--source online|target]
-        [--format mmpretrain|torchvision|detectron2] [--keep-prefix]
+        [--format mmpretrain|torchvision|detectron2|mmseg-vit] [--keep-prefix]
 
 Formats (see mmlc/downstream/checkpoint_convert.py for the key layouts):
   mmpretrain   a dict of tensors, ``conv1.weight`` ... (``backbone.conv1.weight`` with --keep-prefix, what
@@ -12,6 +12,10 @@ Formats (see mmlc/downstream/checkpoint_convert.py for the key layouts):
                ``resnet50().load_state_dict(sd, strict=False)`` (only ``fc.*`` missing).
   detectron2   a pickle ``{'model': {...numpy...}, '__author__': 'mmlc', 'matching_heuristics': True}``
                for ``MODEL.WEIGHTS`` (write it as ``*.pkl``).
+  mmseg-vit    a ViT backbone (mmpretrain ``VisionTransformer`` / ``MoCoV3ViT``) as a dict of tensors in mmseg's
+               ``VisionTransformer`` layout (``attn.qkv`` -> ``attn.attn.in_proj_*``, ...), for
+               ``backbone.init_cfg=dict(type='Pretrained', checkpoint=OUT)``; the tool prints the mmseg
+               arguments the weights fix (the head count is not among them).
 
 CKPT is read with ``weights_only=True``; ``import mmlc`` allow-lists the few mmengine types a full
 Runner checkpoint holds, and nothing else.
@@ -27,9 +31,10 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
 import mmlc  # noqa: E402,F401  (the weights_only allow-list for Runner checkpoints)
-from mmlc.downstream import extract_backbone, runner_state_dict, to_detectron2, to_torchvision  # noqa: E402
+from mmlc.downstream import (extract_backbone, mmseg_vit_args, runner_state_dict, to_detectron2,  # noqa: E402
+                             to_mmseg_vit, to_torchvision)
 
-FORMATS = ('mmpretrain', 'torchvision', 'detectron2')
+FORMATS = ('mmpretrain', 'torchvision', 'detectron2', 'mmseg-vit')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,6 +59,8 @@ def convert(checkpoint: dict, fmt: str, source: str = 'online', keep_prefix: boo
         return to_torchvision(backbone)
     if fmt == 'detectron2':
         return to_detectron2(backbone)
+    if fmt == 'mmseg-vit':
+        return to_mmseg_vit(backbone)
     return backbone
 
 
@@ -70,6 +77,11 @@ def main(argv=None) -> None:
         torch.save(out, args.out)
         n = len(out)
     print(f'wrote {n} {args.source} backbone tensors ({args.format} layout) to {args.out}')
+    if args.format == 'mmseg-vit':
+        fixed = mmseg_vit_args(extract_backbone(runner_state_dict(checkpoint), args.source))
+        print('mmseg VisionTransformer arguments fixed by the weights: '
+              + ', '.join(f'{k}={v}' for k, v in fixed.items())
+              + "; also norm_cfg=dict(type='LN', eps=1e-6) and num_heads as in pretraining")
 
 
 if __name__ == '__main__':

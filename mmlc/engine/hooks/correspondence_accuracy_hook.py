@@ -11,10 +11,11 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
-from ...analysis import (ViewPair, eval_mode, evaluate_pairs, extractor_from_model, images_to_tensor, list_images,
-                         load_image, prepare_pairs, summarise)
+from ...analysis import (EMA_NAMES, ViewPair, eval_mode, evaluate_pairs, extractor_from_model, images_to_tensor,
+                         dense_outputs, list_images, load_image, prepare_pairs, summarise,
+                         token_layout)
 from ...datasets import DEMO_HELD_OUT_PHOTOS, bundled_photo_path
-from ...models.utils import effective_rank, embedding_std
+from ...models.utils import effective_rank, embedding_std, patch_grid_size, patch_tokens_to_map
 
 #: What the hook logs as scalars ``train/<name>_<key>``.
 SCALARS = ('acc', 'same_pos', 'image_std', 'local_acc', 'local_same_pos', 'global_std', 'global_erank', 'local_std',
@@ -158,7 +159,10 @@ class CorrespondenceAccuracyHook(Hook):
         if self.branch == 'online':
             backbone, neck, local = model.backbone, model.neck, getattr(model, 'local_neck', None)
         else:
-            backbone, neck = model.target_net.module
+            # The EMA of Sequential(backbone, neck): BYOL's `target_net`, MoCo v3's `momentum_encoder`, DINO's
+            # `teacher`.
+            ema = next(getattr(model, name) for name in EMA_NAMES if hasattr(model, name))
+            backbone, neck = ema.module
             local = getattr(model, 'target_local_neck', None)
             local = local.module if local is not None else None
         if isinstance(local, nn.ModuleList):
@@ -173,9 +177,22 @@ class CorrespondenceAccuracyHook(Hook):
         images = [p.view1 for p in self.pairs] + [p.view2 for p in self.pairs]
         batch = images_to_tensor(images, extractor.mean, extractor.std, extractor.to_rgb).to(extractor.device)
         modules = [m for m in (backbone, neck, local) if m is not None]
+        extra_tokens = token_layout(backbone)  # None for a backbone that returns maps
         with eval_mode(*modules):
             feats = backbone(batch)
-            projections = neck(feats[-1:])[0]  # (2N, D), as BYOL's global branch reads the last map
+            raw = extra_tokens is not None and backbone.out_type == 'raw'
+            if raw:
+                projections = neck((feats[-1][:, 0], ))[0]  # (2N, D): the class token, as MoCo v3 + LC reads it
+            else:  # as the algorithm calls it: BYOL's last map, a pooled ViT's class token (MoCo v3, DINO)
+                projections = neck(feats[-1:])[0]  # (2N, D)
+            if extra_tokens is not None:
+                if raw:
+                    tokens = feats
+                else:
+                    with dense_outputs(backbone):
+                        tokens = backbone(batch)
+                grid = patch_grid_size(backbone.patch_embed, batch.shape[-2:])
+                feats = tuple(patch_tokens_to_map(t, grid, extra_tokens) for t in tokens)  # (2N, C, h, w) each
             out = dict(global_std=float(embedding_std(projections)), global_erank=float(effective_rank(projections)))
             if local is not None:
                 cells = local(feats)[0].permute(0, 2, 3, 1).flatten(0, 2)  # (2N*h*w, C_l)

@@ -1,4 +1,5 @@
 # Copyright (c) mmlc contributors. All rights reserved.
+from .dino_head import DINOHead
 from .lc_loss_head import LCLossHead
 
-__all__ = ['LCLossHead']
+__all__ = ['DINOHead', 'LCLossHead']

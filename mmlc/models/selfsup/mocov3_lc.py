@@ -1,0 +1,168 @@
+# Copyright (c) mmlc contributors. All rights reserved.
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmpretrain.models import MoCoV3, VisionTransformer
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from ..utils import effective_rank, embedding_std
+from ..utils.tokens import patch_grid_size, patch_tokens_to_map
+from .local_branch import LocalBranch
+
+
+def raw_token_backbone(backbone: dict) -> dict:
+    """A copy of a ViT backbone config that returns its whole token sequence (``out_type='raw'``).
+
+    Args:
+        backbone (dict): ``MoCoV3ViT`` / ``VisionTransformer`` config; ``out_type`` unset or ``'raw'``.
+
+    Returns:
+        dict: The config with ``out_type='raw'``.
+
+    Raises:
+        ValueError: The backbone is not a ``VisionTransformer``, or ``out_type`` is set to anything but
+            ``'raw'`` (a pooled output has no patch tokens left for LC).
+    """
+    backbone_cls = MODELS.get(backbone.get('type', ''))
+    if not (isinstance(backbone_cls, type) and issubclass(backbone_cls, VisionTransformer)):
+        raise ValueError(f'MoCoV3LocalContrast needs a VisionTransformer backbone (e.g. MoCoV3ViT), got '
+                         f'type={backbone.get("type")!r}')
+    out_type = backbone.get('out_type', 'raw')
+    if out_type != 'raw':
+        raise ValueError(f"MoCoV3LocalContrast reads the class token and the patch tokens of one forward pass: its "
+                         f"backbone must output raw tokens (out_type='raw' or unset), got out_type={out_type!r}")
+    return dict(backbone, out_type='raw')
+
+
+@MODELS.register_module()
+class MoCoV3LocalContrast(MoCoV3):
+    """MoCo v3 with the local contrastive loss (Islam et al., WACV 2023): mmpretrain's MoCo v3 on a ViT plus a
+    :class:`LocalBranch` on the patch tokens.
+
+    Views: ``inputs = [I_c, I_sc]`` (see :class:`~mmlc.datasets.PairedCorrespondenceTransform`). MoCo v3 takes
+    ``view_1 = I_c`` (the whole image resized, colour transforms only) and ``view_2 = I_sc`` (a random resized
+    crop, maybe flipped, with colour transforms); its loss stays symmetrised over the two:
+    ``L_global = ctr(q(I_c), k(I_sc)) + ctr(q(I_sc), k(I_c))``, exactly mmpretrain's. This plug-in therefore
+    changes the base method's views: plain MoCo v3 compares two random resized crops (compare with it on its own
+    views as well, as the mini study's ``mocov3`` run does).
+
+    Tokens: the backbone runs once per view with ``out_type='raw'`` (set here when the config leaves it unset).
+    Its final LayerNorm acts on the whole sequence before the output is formatted, so the class token of the raw
+    output, ``tokens[:, 0]``, is bit for bit what ``out_type='cls_token'`` returns: the global projector reads it
+    as in MoCo v3. The patch tokens of the same forward pass, laid out on the patch grid of the input
+    (:func:`~mmlc.models.utils.patch_tokens_to_map`; the class token excluded), are the dense features of LC:
+    the momentum encoder's map of I_c against the online map of I_sc through the known correspondence (Eq. 2-4),
+    ``loss = (1 - alpha) * L_global + alpha * L_local`` (Eq. 5). The local target twin (``target_local_neck``)
+    is a ``CosineEMA`` with the momentum encoder's start momentum and (cosine to 0) schedule, updated at the same
+    step.
+
+    Parameter names of the shared parts are mmpretrain's :class:`MoCoV3` (``backbone``, ``neck``, ``head``,
+    ``momentum_encoder``), so a MoCo v3 checkpoint loads with only the local-branch keys (``local_neck``,
+    ``target_local_neck``) missing.
+
+    Args:
+        backbone (dict): ViT config (``MoCoV3ViT``, or any mmpretrain ``VisionTransformer`` with a class token);
+            ``out_type`` must be unset or ``'raw'``.
+        neck (dict): Global projector config (reads the class token).
+        head (dict): ``MoCoV3Head`` config (predictor + contrastive loss).
+        local_neck (dict | list[dict]): Local projector config(s), e.g. ``TokenLocalProjectionNeck``; each reads
+            the (B, C, h, w) patch map of backbone output ``in_index``.
+        local_head (dict): Local loss head config, e.g. ``LCLossHead``.
+        alpha (float): Weight of the local loss, in [0, 1]. Defaults to 0.1.
+        local_weights (Sequence[float], optional): Weight of each local neck's loss. Defaults to 1 for one neck
+            and ``1 / L`` for L necks (several ``out_indices``; the global projector reads the last output).
+        symmetric (bool): Also apply LC-loss from I_sc (target) to I_c (online). Defaults to False.
+        base_momentum (float): ``CosineEMA`` start momentum (weight of the *new* parameters) of the momentum
+            encoder and of the local target twin. Defaults to 0.01 (MoCo v3's 0.99 -> 1).
+        pretrained (str, optional): Checkpoint to load. Defaults to None.
+        data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
+        init_cfg (dict or list[dict], optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 local_neck: Union[dict, List[dict]],
+                 local_head: dict,
+                 alpha: float = 0.1,
+                 local_weights: Optional[Sequence[float]] = None,
+                 symmetric: bool = False,
+                 base_momentum: float = 0.01,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
+            raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+        super().__init__(
+            backbone=raw_token_backbone(backbone),
+            neck=neck,
+            head=head,
+            base_momentum=base_momentum,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if getattr(self.backbone, 'cls_token', None) is None:
+            raise ValueError('MoCoV3LocalContrast reads the class token: the backbone needs with_cls_token=True')
+        self.alpha = float(alpha)
+        # Registers local_neck, local_head and target_local_neck on this model.
+        self.local_branch = LocalBranch(self, local_neck, local_head, local_weights=local_weights,
+                                        symmetric=symmetric, momentum=base_momentum)
+
+    def split_tokens(self, tokens: Sequence[Tensor],
+                     input_hw: Sequence[int]) -> Tuple[Tuple[Tensor], Tuple[Tensor, ...]]:
+        """The class token for the global projector and the patch maps for the local branch, of one forward pass.
+
+        Args:
+            tokens (Sequence[Tensor]): The backbone's raw outputs, each (B, num_extra_tokens + h * w, C).
+            input_hw (Sequence[int]): (H, W) of the input batch, whose patch grid (h, w) the maps take.
+
+        Returns:
+            tuple: ``((cls, ), maps)``: the last output's class token (B, C) as a 1-tuple (what the projector
+            reads), and one (B, C, h, w) patch map per output.
+        """
+        grid = patch_grid_size(self.backbone.patch_embed, input_hw)
+        num_extra = self.backbone.num_extra_tokens
+        return (tokens[-1][:, 0], ), tuple(patch_tokens_to_map(t, grid, num_extra) for t in tokens)
+
+    def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
+                       inverse: bool = False) -> Tensor:
+        """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
+        return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
+        """MoCo v3's symmetrised loss on [I_c, I_sc] plus the local loss on the patch tokens (Eq. 5).
+
+        Args:
+            inputs (list[Tensor]): ``[I_c, I_sc]``, each (B, 3, H, W).
+            data_samples (list[DataSample]): Each carries ``sc_box``, ``sc_flip``, ``src_shape``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted by 1 - alpha and alpha), the
+            local branch's detached diagnostics (see :meth:`LocalBranch.loss`) and ``global_std`` /
+            ``global_erank`` of the online projections of both views.
+        """
+        assert isinstance(inputs, list) and len(inputs) == 2, 'expects inputs = [I_c, I_sc]'
+        img_c, img_sc = inputs
+        # Online branch: one forward per view serves the global (class token) and local (patch tokens) heads.
+        cls_c, online_c = self.split_tokens(self.backbone(img_c), img_c.shape[-2:])
+        cls_sc, online_sc = self.split_tokens(self.backbone(img_sc), img_sc.shape[-2:])
+        q_c, q_sc = self.neck(cls_c)[0], self.neck(cls_sc)[0]  # (B, D) each
+        with torch.no_grad():
+            self.momentum_encoder.update_parameters(nn.Sequential(self.backbone, self.neck))
+            self.local_branch.update_target()
+            target_backbone, target_neck = self.momentum_encoder.module
+            target_cls_c, target_c = self.split_tokens(target_backbone(img_c), img_c.shape[-2:])
+            target_cls_sc, target_sc = self.split_tokens(target_backbone(img_sc), img_sc.shape[-2:])
+            k_c, k_sc = target_neck(target_cls_c)[0], target_neck(target_cls_sc)[0]  # (B, D) each
+
+        # Exactly mmpretrain MoCo v3's symmetrised loss, with view_1 = I_c and view_2 = I_sc.
+        loss_global = self.head.loss(q_c, k_sc) + self.head.loss(q_sc, k_c)
+        loss_local, logs = self.local_branch.loss(online_sc, target_c, data_samples, online_c=online_c,
+                                                  target_sc=target_sc)
+        projections = torch.cat([q_c, q_sc])  # (2B, D)
+        logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
+        return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)
