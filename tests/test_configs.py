@@ -56,10 +56,11 @@ def test_name_check_rejects_old_style_names(bad):
 def test_config_loads_and_builds(path):
     cfg = Config.fromfile(path)
     model = MODELS.build(cfg.model)
-    # The baselines are mmpretrain's own algorithms (and mmlc's DINO), named by them, as is MoCo v3 + LC;
-    # everything else is BYOL + LC.
-    expected = {'byol': 'BYOL', 'densecl': 'DenseCL', 'dino': 'DINO', 'mocov3': 'MoCoV3',
-                'mocov3-lc': 'MoCoV3LocalContrast'}.get(osp.basename(path).split('_')[0], 'BYOLLocalContrast')
+    # The baselines are mmpretrain's own algorithms (and mmlc's DINO), named by them, as are MoCo v3 + LC and
+    # DINO + LC; everything else is BYOL + LC.
+    algorithms = {'byol': 'BYOL', 'densecl': 'DenseCL', 'dino': 'DINO', 'dino-lc': 'DINOLocalContrast',
+                  'mocov3': 'MoCoV3', 'mocov3-lc': 'MoCoV3LocalContrast'}
+    expected = algorithms.get(osp.basename(path).split('_')[0], 'BYOLLocalContrast')
     assert type(model).__name__ == expected
 
 

@@ -82,12 +82,16 @@ STEP="install the mmcv wheel"
 
 STEP="install the rest of the stack"
 # mmcv's own dependencies (addict, yapf, opencv, ...) plus the downstream libraries and mmlc's extras.
-"${PIP[@]}" -q addict packaging Pillow pyyaml yapf opencv-python \
+"${PIP[@]}" -q addict packaging Pillow pyyaml opencv-python \
   "$(pin mmpretrain)" "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin ftfy)" "$(pin regex)" \
   "$(pin scikit-image)" "$(pin tensorboard)" "$(pin matplotlib)" "$(pin scikit-learn)" "$(pin pytest)" \
   "$(pin colorama)" "$(pin pandas)" "$(pin requests)" "$(pin tabulate)"
 STEP="install openmim without its dependencies (requirements/stack.txt says why)"
 "${PIP[@]}" -q --no-deps "$(pin openmim)"
+
+STEP="install the lint tools (.pre-commit-config.yaml runs them from this environment)"
+"${PIP[@]}" -q "$(pin pre-commit)" "$(pin pre-commit-hooks)" "$(pin flake8)" "$(pin isort)" "$(pin yapf)" \
+  "$(pin codespell)" "$(pin docformatter)" "$(pin mdformat)" "$(pin mdformat-openmmlab)"
 
 STEP="install mmlc (editable)"
 "${PIP[@]}" -q --no-deps --no-build-isolation -e "$ROOT"

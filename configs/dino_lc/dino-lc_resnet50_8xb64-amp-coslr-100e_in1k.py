@@ -10,8 +10,13 @@ _base_ = '../dino/dino_resnet50_8xb64-amp-coslr-100e_in1k.py'
 model = dict(
     type='DINOLocalContrast',
     alpha=0.1,
-    local_neck=dict(type='LocalProjectionNeck', in_channels=2048, hid_channels=2048, out_channels=256,
-                    norm_cfg=dict(type='SyncBN'), with_relu=False),
+    local_neck=dict(
+        type='LocalProjectionNeck',
+        in_channels=2048,
+        hid_channels=2048,
+        out_channels=256,
+        norm_cfg=dict(type='SyncBN'),
+        with_relu=False),
     local_head=dict(type='LCLossHead', tau=0.2))
 
 # I_c takes the first global view's colour transforms, I_sc the second's crop scale, flip and colour transforms.
@@ -25,7 +30,8 @@ paired_views = dict(
     sc_pipeline=[t for t in _base_.global_view2 if t['type'] not in _geometric])
 train_pipeline = [
     dict(type='LoadImageOrSkip'),
-    dict(type='PairedMultiCrop', transforms=[[paired_views], _base_.local_view], num_local_crops=_base_.num_local_crops),
+    dict(
+        type='PairedMultiCrop', transforms=[[paired_views], _base_.local_view], num_local_crops=_base_.num_local_crops),
     dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

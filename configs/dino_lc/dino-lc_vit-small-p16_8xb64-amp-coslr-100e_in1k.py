@@ -16,8 +16,8 @@ model = dict(
     type='DINOLocalContrast',
     alpha=0.1,
     backbone=dict(out_type='raw'),
-    local_neck=dict(type='TokenLocalProjectionNeck', in_channels=384, hid_channels=384, out_channels=256,
-                    with_relu=False),
+    local_neck=dict(
+        type='TokenLocalProjectionNeck', in_channels=384, hid_channels=384, out_channels=256, with_relu=False),
     local_head=dict(type='LCLossHead', tau=0.2))
 
 # I_c takes the first global view's colour transforms, I_sc the second's crop scale, flip and colour transforms.
@@ -31,7 +31,8 @@ paired_views = dict(
     sc_pipeline=[t for t in _base_.global_view2 if t['type'] not in _geometric])
 train_pipeline = [
     dict(type='LoadImageOrSkip'),
-    dict(type='PairedMultiCrop', transforms=[[paired_views], _base_.local_view], num_local_crops=_base_.num_local_crops),
+    dict(
+        type='PairedMultiCrop', transforms=[[paired_views], _base_.local_view], num_local_crops=_base_.num_local_crops),
     dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -12,8 +12,13 @@ model = dict(
     type='DINOLocalContrast',
     alpha=0.5,
     backbone=dict(out_type='raw'),
-    local_neck=dict(type='TokenLocalProjectionNeck', in_channels=192, hid_channels=192, out_channels=128,
-                    norm_cfg=dict(type='BN'), with_relu=False),
+    local_neck=dict(
+        type='TokenLocalProjectionNeck',
+        in_channels=192,
+        hid_channels=192,
+        out_channels=128,
+        norm_cfg=dict(type='BN'),
+        with_relu=False),
     local_head=dict(type='LCLossHead', tau=0.2))
 
 # I_c takes the first global view's colour transforms, I_sc the second's crop scale, flip and colour transforms.
@@ -28,7 +33,9 @@ paired_views = dict(
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadImageOrSkip'),
-        dict(type='PairedMultiCrop', transforms=[[paired_views], _base_.local_view],
-             num_local_crops=_base_.num_local_crops),
+        dict(
+            type='PairedMultiCrop',
+            transforms=[[paired_views], _base_.local_view],
+            num_local_crops=_base_.num_local_crops),
         dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape']),
     ]))

@@ -175,18 +175,23 @@ def find_view_size(pipeline: Sequence) -> Optional[int]:
 
 
 def set_view_size(pipeline: Sequence, size: int) -> List[dict]:
-    """A copy of ``pipeline`` whose every view-making transform (:data:`VIEW_SIZE_KEYS`) outputs ``size`` px
-    square views.
+    """A copy of ``pipeline`` whose first view-making transform (:data:`VIEW_SIZE_KEYS`) outputs ``size`` px square
+    views, and every other one views scaled by the same factor (rounded), so that DINO's local crops keep their
+    ratio to the global ones (e.g. 64 and 32 px -> 96 and 48 px); pipelines whose views share one size get ``size``
+    everywhere.
 
     Raises:
         ValueError: When the pipeline has no such transform (its view size cannot be set).
     """
     pipeline = copy.deepcopy(plain(list(pipeline)))
+    reference = find_view_size(pipeline)
     changed = 0
     for t in _walk(pipeline):
         key = VIEW_SIZE_KEYS.get(type_name(t))
         if key is not None:
-            t[key] = int(size)
+            own = t.get(key)
+            own = own[0] if isinstance(own, (list, tuple)) else own
+            t[key] = int(size) if own is None or not reference else max(1, int(round(own * size / reference)))
             changed += 1
     if not changed:
         raise ValueError(f'no view-making transform ({", ".join(VIEW_SIZE_KEYS)}) in the pipeline '
@@ -198,9 +203,12 @@ def describe_views(pipeline: Sequence) -> str:
     """What the two training views of a pipeline are, for the study's notes."""
     types = transform_types(pipeline)
     if 'PairedCorrespondenceTransform' in types:
-        return 'I_c + I_sc (whole image + random resized crop, maybe flipped)'
+        local = ' + local crops' if 'PairedMultiCrop' in types else ''
+        return 'I_c + I_sc (whole image + random resized crop, maybe flipped)' + local
     if 'MultiView' in types and 'RandomResizedCrop' in types:
-        return 'two random resized crops'
+        views = [t.get('num_views') for t in _walk(pipeline) if type_name(t) == 'MultiView']
+        many = any(sum(v) > 2 if isinstance(v, (list, tuple)) else (v or 0) > 2 for v in views)
+        return 'two random resized crops' + (' + local crops' if many else '')
     return 'other (' + ', '.join(t for t in types if t not in ('PackInputs', 'LoadImageOrSkip')) + ')'
 
 

@@ -142,8 +142,8 @@ def test_colour_presets():
     paper = PairedCorrespondenceTransform(size=32, c_pipeline='byol-view1-solarize')
     probs = {p['type']: p['prob'] for p in paper.c_pipeline_cfg if 'prob' in p}
     assert (probs['GaussianBlur'], probs['Solarize']) == (1.0, 0.2)  # BYOL view 1 + solarisation
-    assert PairedCorrespondenceTransform(size=32, sc_pipeline='byol-view1').sc_pipeline_cfg == \
-        PairedCorrespondenceTransform(size=32).c_pipeline_cfg
+    view1 = PairedCorrespondenceTransform(size=32).c_pipeline_cfg
+    assert PairedCorrespondenceTransform(size=32, sc_pipeline='byol-view1').sc_pipeline_cfg == view1
     with pytest.raises(ValueError, match='unknown colour preset'):
         PairedCorrespondenceTransform(size=32, c_pipeline='paper')
 

@@ -49,8 +49,8 @@ def test_step_estimate(tool, demo):
     f = {name: flops for name, _, flops, _ in result['parts']}
     # Two views; online backbone, neck, predictor and local neck forward + backward (3x forward), the EMA
     # target's backbone, neck and local neck forward once; the local branch sees one view per side.
-    assert result['step_global'] == 2 * (3 + 1) * (f['backbone'] + f['neck (global projector)']) \
-        + 2 * 3 * f['head.predictor']
+    assert result['step_global'] == (2 * (3 + 1) * (f['backbone'] + f['neck (global projector)'])
+                                     + 2 * 3 * f['head.predictor'])
     assert result['step_local'] == (3 + 1) * f['local_neck']
     assert result['view'] == sum(f.values())
     model.local_branch.symmetric = True  # both directions: twice the local work

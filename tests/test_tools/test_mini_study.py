@@ -223,6 +223,53 @@ def test_mocov3_runs_resolve_to_configs_that_build(tmp_path):
         k: v.shape for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))}
 
 
+def test_local_crops_keep_their_ratio_to_the_global_views():
+    # DINO's multi-crop: global 224 px, local 96 px. At 64 px the local crops become round(96 * 64 / 224) = 27 px.
+    dino = [dict(type='MultiView', num_views=[1, 1, 8], transforms=[
+        [dict(type='RandomResizedCrop', scale=224)], [dict(type='RandomResizedCrop', scale=224)],
+        [dict(type='RandomResizedCrop', scale=96)]])]
+    assert [v[0]['scale'] for v in set_view_size(dino, 64)[0]['transforms']] == [64, 64, 27]
+    assert describe_views(dino) == 'two random resized crops + local crops'
+    paired = [dict(type='PairedMultiCrop', num_local_crops=4, transforms=[
+        [dict(type='PairedCorrespondenceTransform', size=64)], [dict(type='RandomResizedCrop', scale=32)]])]
+    out = set_view_size(paired, 96)[0]['transforms']
+    assert (out[0][0]['size'], out[1][0]['scale']) == (96, 48)
+    assert describe_views(paired).startswith('I_c + I_sc') and describe_views(paired).endswith('+ local crops')
+
+
+def test_dino_runs_resolve_to_configs_that_build(tmp_path):
+    """The three DINO arms: the DINO demo on its own multi-crop views, the DINO + LC demo at alpha 0 (I_c, I_sc and
+    the same local crops), the DINO + LC demo; each through the study's own delta to a model that builds and a
+    dataset whose views have the study's size, the local crops at half of it as in the demos."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS
+    tool = load_script(TOOL)
+    runs = tool.resolve_runs(['dino', 'dino-lcviews', 'dino-lc'], [], [])
+    assert [r.model for r in runs] == [{}, dict(alpha=0.), {}]
+    assert runs[1].config == runs[2].config == tool.DINO_LC_CONFIG and runs[0].config == tool.DINO_CONFIG
+    built = {}
+    for run in runs:
+        over = study_overrides(Config.fromfile(run.config_path), iters=4, size=96, seed=0, train_root=None,
+                               train_names=['camera', 'coins'], held_root=None, held_names=['astronaut'])
+        if run.model:
+            over = dict(model=run.model, **over)
+        delta = tmp_path / f'{run.name}.py'
+        delta.write_text(render_delta_config(run.config_path, over))
+        cfg = Config.fromfile(str(delta))
+        assert cfg.train_cfg.max_iters == 4 and find_view_size(cfg.train_dataloader.dataset.pipeline) == 96
+        init_default_scope(cfg.default_scope)
+        item = DATASETS.build(cfg.train_dataloader.dataset)[0]
+        assert [tuple(v.shape) for v in item['inputs']] == [(3, 96, 96)] * 2 + [(3, 48, 48)] * 4
+        built[run.name] = (MODELS.build(cfg.model), describe_views(cfg.train_dataloader.dataset.pipeline))
+    (base, base_views), (lcviews, lc_views), (lc, _) = built.values()
+    assert type(base).__name__ == 'DINO' and base_views == 'two random resized crops + local crops'
+    assert type(lcviews).__name__ == type(lc).__name__ == 'DINOLocalContrast' and lc_views.startswith('I_c + I_sc')
+    assert lcviews.alpha == 0. and lc.alpha > 0
+    # The same network in all three (the plain one without the local branch).
+    assert {k: v.shape for k, v in base.state_dict().items()} == {
+        k: v.shape for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))}
+
+
 # --- results ---------------------------------------------------------------------------------------------------
 
 

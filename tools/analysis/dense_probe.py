@@ -217,8 +217,9 @@ def get_features(args, train_pairs, val_pairs, train_labels, val_labels, device)
         cache_file = osp.join(args.cache_dir, f'dense_probe_features_{cache_key(args, train_pairs + val_pairs)}.pth')
         if osp.isfile(cache_file):
             cached = torch.load(cache_file, map_location='cpu', weights_only=True)
-            if cached.get('version') == CACHE_VERSION and cached.get('train_images') == [p for p, _ in train_pairs] \
-                    and cached.get('val_images') == [p for p, _ in val_pairs]:
+            same_images = (cached.get('train_images') == [p for p, _ in train_pairs]
+                           and cached.get('val_images') == [p for p, _ in val_pairs])
+            if cached.get('version') == CACHE_VERSION and same_images:
                 print(f'features from the cache {cache_file}', file=sys.stderr)
                 return cached['train'], cached['val'], cache_file, True
     extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage, use_local_neck=args.local,

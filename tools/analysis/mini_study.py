@@ -16,7 +16,10 @@ Runs (each a config plus a few overrides, trained by ``tools/train.py`` in a sub
   with ``--config NAME=PATH``;
 - MoCo v3 on a tiny ViT, the same three arms (``--runs``): ``mocov3`` (mmpretrain's MoCo v3, its own views),
   ``mocov3-lcviews`` (the MoCo v3 + LC demo at ``alpha=0``), ``mocov3-lc``; pass ``--size 96`` for the 6 x 6 patch
-  map their demo trains on (the default size is the BYOL demo's).
+  map their demo trains on (the default size is the BYOL demo's);
+- DINO on a tiny ViT, likewise (``--runs``): ``dino`` (mmlc's DINO demo, its own two global + four local crops),
+  ``dino-lcviews`` (the DINO + LC demo at ``alpha=0``: DINO's loss on I_c, I_sc and the same local crops),
+  ``dino-lc``.
 
 Every run gets the same training images, seed, iterations (learning-rate schedule rescaled), view size and
 held-out correspondence hook (see :func:`mmlc.analysis.study_overrides`), written as a config delta
@@ -57,10 +60,13 @@ DEMO_CONFIG = 'configs/byol_lc/byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.p
 
 DEFAULT_RUNS = ('byol', 'byol-lcviews', 'byol-lc')
 OPTIONAL_RUNS = ('local-mse', 'sym', 'multilevel', 'densecl', 'ic-solarize', 'local-relu', 'local-norelu', 'mocov3',
-                 'mocov3-lcviews', 'mocov3-lc')
+                 'mocov3-lcviews', 'mocov3-lc', 'dino', 'dino-lcviews', 'dino-lc')
 #: The MoCo v3 + LC demo (tiny ViT) and its plain MoCo v3 twin, the configs of the ``mocov3*`` runs.
 MOCOV3_LC_CONFIG = 'configs/mocov3_lc/mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
 MOCOV3_CONFIG = 'configs/mocov3_lc/mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
+#: The DINO + LC demo (tiny ViT) and the DINO demo it is a delta on, the configs of the ``dino*`` runs.
+DINO_LC_CONFIG = 'configs/dino_lc/dino-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
+DINO_CONFIG = 'configs/dino/dino_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py'
 MODES = ('flip', 'crop')
 
 
@@ -121,6 +127,13 @@ def named_run(name: str) -> Run:
         return Run(name, MOCOV3_LC_CONFIG, dict(alpha=0.), "MoCo v3 + LC demo, alpha=0: MoCo v3's loss on I_c, I_sc")
     if name == 'mocov3-lc':
         return Run(name, MOCOV3_LC_CONFIG, {}, 'the MoCo v3 + LC demo config as it is (its own alpha)')
+    if name == 'dino':
+        return Run(name, DINO_CONFIG, {}, "mmlc's DINO (tiny ViT), its own two global and four local crops")
+    if name == 'dino-lcviews':
+        return Run(name, DINO_LC_CONFIG, dict(alpha=0.),
+                   "DINO + LC demo, alpha=0: DINO's loss on I_c, I_sc and the local crops")
+    if name == 'dino-lc':
+        return Run(name, DINO_LC_CONFIG, {}, 'the DINO + LC demo config as it is (its own alpha)')
     raise SystemExit(f'unknown run {name!r}; built-in: {", ".join(DEFAULT_RUNS + OPTIONAL_RUNS)}, '
                      'byol-lc-alpha<A>; or --config NAME=PATH')
 
@@ -467,7 +480,11 @@ def study_notes(runs: Dict[str, dict], seeds: Sequence[int]) -> List[str]:
     if 'mocov3' in runs and 'mocov3-lcviews' in runs:
         notes.append('Confound, likewise: mocov3 trains on two random resized crops, mocov3-lcviews on I_c and I_sc; '
                      'mocov3 -> mocov3-lcviews measures the views, mocov3-lcviews -> mocov3-lc the local loss.')
-    for name in ('byol-lcviews', 'mocov3-lcviews'):
+    if 'dino' in runs and 'dino-lcviews' in runs:
+        notes.append('Confound, likewise: dino\'s global views are two random resized crops, dino-lcviews\' I_c and '
+                     'I_sc (the local crops are the same); dino -> dino-lcviews measures the views, dino-lcviews -> '
+                     'dino-lc the local loss.')
+    for name in ('byol-lcviews', 'mocov3-lcviews', 'dino-lcviews'):
         if name in runs:
             notes.append(f'{name} has alpha = 0: its local projection gets no gradient, so its local columns score '
                          'a randomly initialised projection of the trained backbone.')

@@ -251,7 +251,7 @@ def run_steps(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Dict[s
             norm=('SyncBN' if sync_bn else 'BN'),
             precision=('fp16 AMP (AmpOptimWrapper, dynamic loss scale)' if amp and cuda else
                        'fp32 (AmpOptimWrapper refuses the CPU)' if amp else 'fp32'))
-        del model, wrapper, params
+        model = wrapper = params = None  # (not `del`: the closures above read these names)
     return results
 
 

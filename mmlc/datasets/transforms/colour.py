@@ -127,8 +127,7 @@ class _HueTables:
         self.bgr = np.empty(1 << 24, dtype=np.uint32)
         for part in _chunks(1 << 24):
             code = np.arange(part.start, part.stop, dtype=np.uint32)
-            hi, mid, lo = ((code >> 16) & 255).astype(np.uint8), ((code >> 8) & 255).astype(np.uint8), \
-                (code & 255).astype(np.uint8)
+            hi, mid, lo = (((code >> shift) & 255).astype(np.uint8) for shift in (16, 8, 0))
             h, s, _ = rgb_to_pil_hsv(hi, mid, lo)  # code = r, g, b
             self.hs[part] = (h.astype(np.uint16) << 8) | s
             r, g, b = pil_hsv_to_rgb(hi, mid, lo)  # code = h, s, v

@@ -121,8 +121,8 @@ class DINOLocalContrast(DINO):
             init_cfg=init_cfg)
         self.alpha = float(alpha)
         # Registers local_neck, local_head and target_local_neck on this model.
-        self.local_branch = LocalBranch(self, local_neck, local_head, local_weights=local_weights,
-                                        symmetric=symmetric, momentum=base_momentum)
+        self.local_branch = LocalBranch(
+            self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)
 
     def neck_inputs(self, feats: Sequence[Tensor]) -> Feats:
         """What DINO's neck reads from one backbone forward pass.
@@ -179,13 +179,18 @@ class DINOLocalContrast(DINO):
                 dense = self.dense_maps(feats, batch.shape[-2:])
         return torch.cat(logits).unflatten(0, (len(views), -1)), dense  # (V * B, K) -> (V, B, K)
 
-    def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
+    def correspondence(self,
+                       data_samples: List[DataSample],
+                       feat_size: torch.Size,
+                       device: torch.device,
                        inverse: bool = False) -> Tensor:
         """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
         return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
-        """DINO's loss on all views plus the local loss between the teacher on I_c and the student on I_sc (Eq. 5).
+        """DINO's loss on all views plus the LC-loss of the teacher on I_c against the student on I_sc.
+
+        ``loss = (1 - alpha) * L_dino + alpha * L_local`` (Eq. 5).
 
         Args:
             inputs (list[Tensor]): ``[I_c, I_sc, local_1, ..., local_N]``, I_c and I_sc each (B, 3, H, W), the
@@ -209,9 +214,13 @@ class DINOLocalContrast(DINO):
                                                                     inputs[:self.num_global_views])  # (2, B, K)
         student_logits, student_maps = self.forward_views_dense(self.backbone, self.neck, inputs)  # (V, B, K)
         loss_dino = self.head.loss(student_logits, teacher_logits)
+        # Rows [0, B) of each (n * B, C, h, w) map are I_c's, rows [B, 2B) I_sc's: (B, C, h, w) each.
         target_c, target_sc = tuple(m[:b] for m in teacher_maps), tuple(m[b:2 * b] for m in teacher_maps)
         online_c, online_sc = tuple(m[:b] for m in student_maps), tuple(m[b:2 * b] for m in student_maps)
-        loss_local, logs = self.local_branch.loss(online_sc, target_c, data_samples, online_c=online_c,
-                                                  target_sc=target_sc)
-        return dict(loss_global=(1. - self.alpha) * loss_dino, loss_local=self.alpha * loss_local,
-                    teacher_temp=torch.tensor(self.head.teacher_temp, device=loss_dino.device), **logs)
+        loss_local, logs = self.local_branch.loss(
+            online_sc, target_c, data_samples, online_c=online_c, target_sc=target_sc)
+        return dict(
+            loss_global=(1. - self.alpha) * loss_dino,
+            loss_local=self.alpha * loss_local,
+            teacher_temp=torch.tensor(self.head.teacher_temp, device=loss_dino.device),
+            **logs)
