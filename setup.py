@@ -12,7 +12,6 @@ the configs of a PEP 660 editable install anyway).
 import os
 import os.path as osp
 import shutil
-
 from setuptools import setup
 from setuptools.command.build_py import build_py
 

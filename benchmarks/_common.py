@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Shared measurement helpers for the benchmark scripts (not part of the mmlc package)."""
+
 import os
 import platform
 import statistics

@@ -11,6 +11,7 @@ transforms; ``True``, the default: ``with_fast_colour``'s) and without them (col
 Part 2, per sample (both views): the CPU colour transforms alone against the batched operations on ``--device``,
 same presets. Both parts draw random parameters, as training does; settings alternate round by round.
 """
+
 import argparse
 import os.path as osp
 import statistics
@@ -24,7 +25,7 @@ import numpy as np
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import header, table, time_once  # noqa: E402
+from _common import header, table, time_once
 
 VIEWS = ('byol-view1', 'byol-view2')  # PairedCorrespondenceTransform's defaults: BYOL's two views
 WORKER = {
@@ -38,7 +39,8 @@ def worker_rates(paths: Sequence[str], size: int, rounds: int) -> Dict[str, floa
     """Samples/s of each :data:`WORKER` setting of the paired pipeline in this process (rounds alternate)."""
     from mmcv.transforms import Compose
     pipes = {
-        name: Compose([
+        name:
+        Compose([
             dict(type='LoadImageOrSkip'),
             dict(type='PairedCorrespondenceTransform', size=size, **colour),
             dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape'])
@@ -74,8 +76,9 @@ def colour_costs(images: Sequence[np.ndarray], batch: int, repeats: int, device:
     samples = [images[i % len(images)] for i in range(batch)]
 
     def cpu_run(fast):
-        pipes = [build_colour_pipeline(with_fast_colour(COLOUR_PRESETS[v]) if fast else COLOUR_PRESETS[v])
-                 for v in VIEWS]
+        pipes = [
+            build_colour_pipeline(with_fast_colour(COLOUR_PRESETS[v]) if fast else COLOUR_PRESETS[v]) for v in VIEWS
+        ]
 
         def run():
             for img in samples:
@@ -92,8 +95,11 @@ def colour_costs(images: Sequence[np.ndarray], batch: int, repeats: int, device:
         for view in views:
             view(x.float(), generator)
 
-    runs = {'cpu_ms': (cpu_run(False), 'cpu'), 'cpu_fast_ms': (cpu_run(True), 'cpu'),
-            'batched_ms': (batched_run, device)}
+    runs = {
+        'cpu_ms': (cpu_run(False), 'cpu'),
+        'cpu_fast_ms': (cpu_run(True), 'cpu'),
+        'batched_ms': (batched_run, device)
+    }
     times = {key: [] for key in runs}
     for r in range(repeats + 1):
         for key, (fn, dev) in runs.items():
@@ -144,15 +150,18 @@ def main(argv=None) -> str:
     base = rates[names[1]]
     lines = [
         header(args),
-        f'{len(paths)} bundled colour photos as JPEG q90, {args.size} px views, colour presets {VIEWS}', '',
+        f'{len(paths)} bundled colour photos as JPEG q90, {args.size} px views, colour presets {VIEWS}',
+        '',
         f'Per worker (1 process, 1 thread, decoding included, {args.rounds} alternating rounds):',
         table([[n, f'{r:.1f}', f'{r / base:.2f}'] for n, r in rates.items()],
-              ['data pipeline', 'samples/s', 'x fast_colour=True (default)']), '',
+              ['data pipeline', 'samples/s', 'x fast_colour=True (default)']),
+        '',
         f'Colour per sample, both views (batch {args.batch}; batched ops on {args.device}, {args.threads} '
         f'thread(s); median of {args.repeats} alternating passes):',
         table([["CPU transforms, mmpretrain's", f'{cost["cpu_ms"]:.2f}'],
                ['CPU transforms, with_fast_colour', f'{cost["cpu_fast_ms"]:.2f}'],
-               [f'batched ops on {args.device}', f'{cost["batched_ms"]:.2f}']], ['colour', 'ms per sample']), '',
+               [f'batched ops on {args.device}', f'{cost["batched_ms"]:.2f}']], ['colour', 'ms per sample']),
+        '',
         f'ratio batched / CPU transforms: {cost["batched_ms"] / cost["cpu_ms"]:.2f} (mmpretrain\'s), '
         f'{cost["batched_ms"] / cost["cpu_fast_ms"]:.2f} (with_fast_colour); per worker without colour: '
         f'{rates[names[2]] / base:.2f}x the default\'s samples/s',

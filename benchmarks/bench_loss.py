@@ -10,6 +10,7 @@ Prints time and peak extra memory of each path, their ratios (lean / naive), and
 the same loss and gradients (with fp16 / bf16 features the naive path computes in fp32 and the lean path in
 the features' dtype, so they then agree only to that dtype's rounding).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -19,10 +20,10 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import ensure_malloc_returns_memory, fmt_bytes, header, measure, table  # noqa: E402
+from _common import ensure_malloc_returns_memory, fmt_bytes, header, measure, table
 
-from mmlc.models.losses.local_losses import DEFAULT_CHUNK, local_contrastive_loss  # noqa: E402
-from mmlc.models.utils import correspondence_grid  # noqa: E402
+from mmlc.models.losses.local_losses import DEFAULT_CHUNK, local_contrastive_loss
+from mmlc.models.utils import correspondence_grid
 
 
 def make_case(batch: int, size: int, channels: int, device: str, seed: int = 0, dtype: torch.dtype = torch.float32):
@@ -53,12 +54,18 @@ def parse_args(argv=None):
     p.add_argument('--channels', type=int, default=256)
     p.add_argument('--chunk-size', type=int, default=DEFAULT_CHUNK, help="the lean path's buffer rows per image")
     p.add_argument('--device', default='cpu')
-    p.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16'],
-                   help='dtype of the features (fp16 / bf16: as they reach the loss under AMP)')
+    p.add_argument(
+        '--dtype',
+        default='float32',
+        choices=['float32', 'float16', 'bfloat16'],
+        help='dtype of the features (fp16 / bf16: as they reach the loss under AMP)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--max-naive-gib', type=float, default=8.0,
-                   help='skip the naive path where its similarity matrices alone would exceed this')
+    p.add_argument(
+        '--max-naive-gib',
+        type=float,
+        default=8.0,
+        help='skip the naive path where its similarity matrices alone would exceed this')
     p.add_argument('--smoke', action='store_true', help='tiny sizes, one repeat')
     args = p.parse_args(argv)
     if args.smoke:
@@ -78,24 +85,28 @@ def main(argv=None) -> str:
             lean = measure(lambda: run_once(target, online, grid, 'lean', args.chunk_size), args.device, args.warmup,
                            args.repeats)
             if naive_gib > args.max_naive_gib:
-                rows.append([batch, f'{size}x{size}', 'skipped', 'skipped', f'{lean[0] * 1e3:.1f} ms',
-                             fmt_bytes(lean[1]), '-', '-', '-'])
+                rows.append([
+                    batch, f'{size}x{size}', 'skipped', 'skipped', f'{lean[0] * 1e3:.1f} ms',
+                    fmt_bytes(lean[1]), '-', '-', '-'
+                ])
                 continue
-            naive = measure(lambda: run_once(target, online, grid, 'naive'), args.device, args.warmup,
-                            args.repeats)
+            naive = measure(lambda: run_once(target, online, grid, 'naive'), args.device, args.warmup, args.repeats)
             l_n, g_n = run_once(target, online, grid, 'naive')
             l_l, g_l = run_once(target, online, grid, 'lean', args.chunk_size)
             diff = max((l_n - l_l).abs().item(), (g_n.float() - g_l.float()).abs().max().item())
             mem_ratio = f'{lean[1] / naive[1]:.3f}' if lean[1] and naive[1] else 'n/a'
-            rows.append([batch, f'{size}x{size}', f'{naive[0] * 1e3:.1f} ms', fmt_bytes(naive[1]),
-                         f'{lean[0] * 1e3:.1f} ms', fmt_bytes(lean[1]), f'{lean[0] / naive[0]:.2f}', mem_ratio,
-                         f'{diff:.1e}'])
+            rows.append([
+                batch, f'{size}x{size}', f'{naive[0] * 1e3:.1f} ms',
+                fmt_bytes(naive[1]), f'{lean[0] * 1e3:.1f} ms',
+                fmt_bytes(lean[1]), f'{lean[0] / naive[0]:.2f}', mem_ratio, f'{diff:.1e}'
+            ])
     out = '\n'.join([
-        header(args),
-        f'channels {args.channels}, dtype {args.dtype}, lean chunk_size {args.chunk_size}, '
+        header(args), f'channels {args.channels}, dtype {args.dtype}, lean chunk_size {args.chunk_size}, '
         f'median of {args.repeats} after {args.warmup} warm-up', '',
-        table(rows, ['batch', 'map', 'naive time', 'naive peak', 'lean time', 'lean peak', 'time lean/naive',
-                     'mem lean/naive', 'max |diff|'])
+        table(rows, [
+            'batch', 'map', 'naive time', 'naive peak', 'lean time', 'lean peak', 'time lean/naive', 'mem lean/naive',
+            'max |diff|'
+        ])
     ])
     print(out)
     return out

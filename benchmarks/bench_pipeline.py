@@ -20,6 +20,7 @@ Every pipeline starts at ``LoadImageFromFile`` (JPEG decoding included) and ends
 Without ``--data`` the photos bundled with scikit-image, scikit-learn and matplotlib are written as JPEGs (quality 90)
 with their shorter side at 375 px, about ImageNet's typical 500 x 375.
 """
+
 import argparse
 import copy
 import glob
@@ -35,7 +36,7 @@ import numpy as np
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import header, table  # noqa: E402
+from _common import header, table
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.JPEG', '.png')
 
@@ -44,8 +45,10 @@ def byol_views(size: int, colour: bool = True, fast_colour: bool = False) -> dic
     """mmpretrain's BYOL views (configs/_base_/datasets/imagenet_bs32_byol.py) at ``size``."""
     from mmlc.datasets import BYOL_VIEW1_COLOUR, BYOL_VIEW2_COLOUR
     from mmlc.datasets.transforms import with_fast_colour
-    crop = [dict(type='RandomResizedCrop', scale=size, interpolation='bicubic', backend='pillow'),
-            dict(type='RandomFlip', prob=0.5)]
+    crop = [
+        dict(type='RandomResizedCrop', scale=size, interpolation='bicubic', backend='pillow'),
+        dict(type='RandomFlip', prob=0.5)
+    ]
     views = []
     for view in (BYOL_VIEW1_COLOUR, BYOL_VIEW2_COLOUR):
         view = copy.deepcopy(view) if colour else []
@@ -82,8 +85,8 @@ def write_bundled_jpegs(folder: str, limit: int, short_side: int = 375) -> List[
         img = as_three_channel_uint8(mmcv.imread(bundled_photo_path(name)))
         h, w = img.shape[:2]
         scale = short_side / min(h, w)
-        img = mmcv.imresize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation='bicubic',
-                            backend='pillow')
+        img = mmcv.imresize(
+            img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation='bicubic', backend='pillow')
         path = osp.join(folder, f'{name}.jpg')
         mmcv.imwrite(img, path, params=[1, 90])  # cv2.IMWRITE_JPEG_QUALITY
         paths.append(path)
@@ -128,8 +131,8 @@ def loader_rate(pipe, paths: Sequence[str], workers: int, batch_size: int, batch
     import torch
     from mmengine.dataset import pseudo_collate
     dataset = _Files(pipe, paths, batch_size * (batches + 1))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers,
-                                         collate_fn=pseudo_collate, shuffle=False)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=pseudo_collate, shuffle=False)
     iterator = iter(loader)
     next(iterator)
     start = time.perf_counter()
@@ -175,20 +178,27 @@ def main(argv=None) -> str:
         names = list(pipes)
         base = rate[names[0]]
         lines = [
-            header(args), f'{len(paths)} files ({source}), {args.size} px views, decoding included', '',
+            header(args),
+            f'{len(paths)} files ({source}), {args.size} px views, decoding included',
+            '',
             f'Per worker (1 process, 1 thread, {args.rounds} alternating rounds):',
             table([[n, f'{rate[n]:.1f}', f'{rate[n] / base:.2f}'] for n in names],
-                  ['pipeline', 'images/s', 'x BYOL as shipped']), '',
+                  ['pipeline', 'images/s', 'x BYOL as shipped']),
+            '',
             f'ratio LC/BYOL throughput: {rate[names[2]] / base:.3f} (LC default vs mmpretrain BYOL as shipped); '
             f'{rate[names[2]] / rate[names[1]]:.3f} against BYOL with the fast colour ops too',
         ]
         if args.workers > 0:
-            loader = {n: loader_rate(pipes[n], paths, args.workers, args.batch_size, args.batches)
-                      for n in (names[0], names[2], names[4], names[5])}
-            lines += ['', f'DataLoader ({args.workers} workers, batch {args.batch_size}, {args.batches} timed batches '
-                      f'after a warm-up one; {os.cpu_count()} cores):',
-                      table([[n, f'{r:.1f}', f'{r / loader[names[0]]:.2f}'] for n, r in loader.items()],
-                            ['pipeline', 'images/s', 'ratio'])]
+            loader = {
+                n: loader_rate(pipes[n], paths, args.workers, args.batch_size, args.batches)
+                for n in (names[0], names[2], names[4], names[5])
+            }
+            lines += [
+                '', f'DataLoader ({args.workers} workers, batch {args.batch_size}, {args.batches} timed batches '
+                f'after a warm-up one; {os.cpu_count()} cores):',
+                table([[n, f'{r:.1f}', f'{r / loader[names[0]]:.2f}'] for n, r in loader.items()],
+                      ['pipeline', 'images/s', 'ratio'])
+            ]
     out = '\n'.join(lines)
     print(out)
     return out

@@ -20,6 +20,7 @@ default the second: a plug-in's pipeline carries the crop records its local loss
 photos, optionally at ``--size`` px, and both models train on that same batch: a plug-in cannot look cheaper by
 seeing fewer or smaller views than its base.
 """
+
 import argparse
 import copy
 import os.path as osp
@@ -31,8 +32,7 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import (ensure_malloc_returns_memory, fmt_bytes, header, median_time, peak_memory, table,  # noqa: E402
-                     time_once)
+from _common import ensure_malloc_returns_memory, fmt_bytes, header, median_time, peak_memory, table, time_once
 
 
 def model_cfgs(depth: int, lc_impl: str):
@@ -40,30 +40,55 @@ def model_cfgs(depth: int, lc_impl: str):
     feat = 512 if depth in (18, 34) else 2048
     norm1d = dict(type='BN1d')
     byol = dict(
-        type='BYOL', base_momentum=0.004,
+        type='BYOL',
+        base_momentum=0.004,
         backbone=dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN'), zero_init_residual=False),
-        neck=dict(type='NonLinearNeck', in_channels=feat, hid_channels=4096, out_channels=256, num_layers=2,
-                  with_bias=True, with_last_bn=False, with_avg_pool=True, norm_cfg=norm1d),
-        head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'),
-                  predictor=dict(type='NonLinearNeck', in_channels=256, hid_channels=4096, out_channels=256,
-                                 num_layers=2, with_bias=True, with_last_bn=False, with_avg_pool=False,
-                                 norm_cfg=norm1d)),
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True))
+        neck=dict(
+            type='NonLinearNeck',
+            in_channels=feat,
+            hid_channels=4096,
+            out_channels=256,
+            num_layers=2,
+            with_bias=True,
+            with_last_bn=False,
+            with_avg_pool=True,
+            norm_cfg=norm1d),
+        head=dict(
+            type='LatentPredictHead',
+            loss=dict(type='CosineSimilarityLoss'),
+            predictor=dict(
+                type='NonLinearNeck',
+                in_channels=256,
+                hid_channels=4096,
+                out_channels=256,
+                num_layers=2,
+                with_bias=True,
+                with_last_bn=False,
+                with_avg_pool=False,
+                norm_cfg=norm1d)),
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True))
     lc = copy.deepcopy(byol)
-    lc.update(type='BYOLLocalContrast', alpha=0.1,
-              local_neck=dict(type='LocalProjectionNeck', in_channels=feat, hid_channels=feat, out_channels=256,
-                              norm_cfg=dict(type='BN')),
-              local_head=dict(type='LCLossHead', tau=0.2, impl=lc_impl))
+    lc.update(
+        type='BYOLLocalContrast',
+        alpha=0.1,
+        local_neck=dict(
+            type='LocalProjectionNeck', in_channels=feat, hid_channels=feat, out_channels=256,
+            norm_cfg=dict(type='BN')),
+        local_head=dict(type='LCLossHead', tau=0.2, impl=lc_impl))
     return byol, lc
 
 
 def optim_cfg():
     return dict(
-        type='OptimWrapper', optimizer=dict(type='LARS', lr=0.3, momentum=0.9, weight_decay=1e-6),
-        paramwise_cfg=dict(custom_keys={'bn': dict(decay_mult=0, lars_exclude=True),
-                                        'bias': dict(decay_mult=0, lars_exclude=True),
-                                        'downsample.1': dict(decay_mult=0, lars_exclude=True)}))
+        type='OptimWrapper',
+        optimizer=dict(type='LARS', lr=0.3, momentum=0.9, weight_decay=1e-6),
+        paramwise_cfg=dict(
+            custom_keys={
+                'bn': dict(decay_mult=0, lars_exclude=True),
+                'bias': dict(decay_mult=0, lars_exclude=True),
+                'downsample.1': dict(decay_mult=0, lars_exclude=True)
+            }))
 
 
 def make_batch(batch: int, size: int):
@@ -131,10 +156,17 @@ def config_batch(path: str, batch: int, size=None, seed: int = 0):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--configs', nargs=2, metavar=('A', 'B'),
-                   help='compare the models of two configs (B against A) instead of BYOL and BYOL+LC')
-    p.add_argument('--views-from', type=int, default=1, choices=[0, 1],
-                   help='with --configs: whose training pipeline makes the shared batch (0: A, 1: B)')
+    p.add_argument(
+        '--configs',
+        nargs=2,
+        metavar=('A', 'B'),
+        help='compare the models of two configs (B against A) instead of BYOL and BYOL+LC')
+    p.add_argument(
+        '--views-from',
+        type=int,
+        default=1,
+        choices=[0, 1],
+        help='with --configs: whose training pipeline makes the shared batch (0: A, 1: B)')
     p.add_argument('--depth', type=int, default=18, choices=[18, 34, 50, 101])
     p.add_argument('--size', type=int, help='view side; default 128, with --configs the pipeline\'s own')
     p.add_argument('--batch', type=int, default=16)
@@ -196,7 +228,8 @@ def main(argv=None) -> str:
         views = ', '.join('x'.join(str(d) for d in v.shape[1:]) for v in data['inputs'])  # (3, H, W) per view
         out = '\n'.join([
             header(args),
-            f'A = {args.configs[0]}', f'B = {args.configs[1]}',
+            f'A = {args.configs[0]}',
+            f'B = {args.configs[1]}',
             f'batch {args.batch}, views ({views}) from {names[args.views_from]}\'s pipeline, the same for both; '
             f'median of {args.steps} interleaved steps after {args.warmup} warm-up',
             *notes,

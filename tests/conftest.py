@@ -19,7 +19,10 @@ if REPO_ROOT not in sys.path:
 
 def load_script(path: str):
     """A script under tools/ or benchmarks/ (not packages) as a module, to call its ``main(argv)`` in-process
-    instead of paying a fresh interpreter's imports per call. ``path``: absolute or relative to the repository."""
+    instead of paying a fresh interpreter's imports per call.
+
+    ``path``: absolute or relative to the repository.
+    """
     path = osp.join(REPO_ROOT, path)  # an absolute path stays as it is
     spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
     module = importlib.util.module_from_spec(spec)

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Every config loads and builds its model; the paper's recipe has the paper's numbers; names follow mmpretrain's
 convention."""
+
 import glob
 import os.path as osp
 import re
@@ -15,29 +16,33 @@ from mmlc.datasets import DEMO_TRAIN_PHOTOS
 from conftest import BYOL_LC_DIR, CONFIG_DIR, DEMO_CONFIG
 
 # Pretraining configs: every config outside the downstream benchmarks and the shared `_base_` folders.
-CONFIGS = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
-                 if not osp.relpath(p, CONFIG_DIR).startswith('benchmarks') and '_base_' not in p.split(osp.sep))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    if not osp.relpath(p, CONFIG_DIR).startswith('benchmarks') and '_base_' not in p.split(osp.sep))
 
 # mmpretrain's `{algorithm}_{backbone}_{gpus}xb{batch}-{schedule}_{data}.py`: lower case, fields joined by '-'
 # inside and '_' between; the schedule ends in a length such as 400e or 300i, after optional tags (coslr, amp).
-NAME_RE = re.compile(r'^(?P<algorithm>[a-z0-9][a-z0-9.-]*)_(?P<backbone>[a-z0-9][a-z0-9.-]*)_'
-                     r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?:[a-z0-9.]+-)*(?P<length>\d+[eik])_(?P<data>[a-z0-9][a-z0-9.-]*)\.py$')
+NAME_RE = re.compile(
+    r'^(?P<algorithm>[a-z0-9][a-z0-9.-]*)_(?P<backbone>[a-z0-9][a-z0-9.-]*)_'
+    r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?:[a-z0-9.]+-)*(?P<length>\d+[eik])_(?P<data>[a-z0-9][a-z0-9.-]*)\.py$')
 
 
 def test_configs_exist():
     names = {osp.basename(p) for p in CONFIGS}
-    for name in ['byol-lc_resnet50_16xb256-coslr-400e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-100e_in1k.py',
-                 'byol-lc_resnet50_16xb256-coslr-200e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-200e_in1k-160px.py',
-                 'byol_resnet50_16xb256-coslr-400e_in1k.py', 'byol-local-mse_resnet50_16xb256-coslr-200e_in1k.py',
-                 osp.basename(DEMO_CONFIG), 'byol-lc_resnet18_2xb4-coslr-300i_bundled-photos-cpu-ddp.py'] + [
-                     f'byol-lc-alpha{a}_resnet50_16xb256-coslr-200e_in1k-160px.py' for a in ('0.05', '0.3', '0.7')]:
+    for name in [
+            'byol-lc_resnet50_16xb256-coslr-400e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-100e_in1k.py',
+            'byol-lc_resnet50_16xb256-coslr-200e_in1k.py', 'byol-lc_resnet50_16xb256-coslr-200e_in1k-160px.py',
+            'byol_resnet50_16xb256-coslr-400e_in1k.py', 'byol-local-mse_resnet50_16xb256-coslr-200e_in1k.py',
+            osp.basename(DEMO_CONFIG), 'byol-lc_resnet18_2xb4-coslr-300i_bundled-photos-cpu-ddp.py'
+    ] + [f'byol-lc-alpha{a}_resnet50_16xb256-coslr-200e_in1k-160px.py' for a in ('0.05', '0.3', '0.7')]:
         assert name in names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_name_follows_the_convention(path):
     match = NAME_RE.match(osp.basename(path))
-    assert match, f'{osp.basename(path)} does not read {{algorithm}}_{{backbone}}_{{gpus}}xb{{batch}}-{{schedule}}_{{data}}'
+    convention = '{algorithm}_{backbone}_{gpus}xb{batch}-{schedule}_{data}'
+    assert match, f'{osp.basename(path)} does not read {convention}'
     cfg = Config.fromfile(path)
     # The name's batch is the per-GPU batch the config sets, and its backbone the config's backbone.
     assert int(match['batch']) == cfg.train_dataloader.batch_size
@@ -46,8 +51,10 @@ def test_config_name_follows_the_convention(path):
         assert match['backbone'] == f'resnet{backbone.depth}'
 
 
-@pytest.mark.parametrize('bad', ['byol_lc_r50_16xb256-400e.py', 'byol-lc_resnet50_16xb256-coslr_in1k.py',
-                                 'byol-lc_resnet50_16x256-coslr-400e_in1k.py', 'Byol-lc_resnet50_16xb256-400e_in1k.py'])
+@pytest.mark.parametrize('bad', [
+    'byol_lc_r50_16xb256-400e.py', 'byol-lc_resnet50_16xb256-coslr_in1k.py',
+    'byol-lc_resnet50_16x256-coslr-400e_in1k.py', 'Byol-lc_resnet50_16xb256-400e_in1k.py'
+])
 def test_name_check_rejects_old_style_names(bad):
     assert NAME_RE.match(bad) is None
 
@@ -58,8 +65,14 @@ def test_config_loads_and_builds(path):
     model = MODELS.build(cfg.model)
     # The baselines are mmpretrain's own algorithms (and mmlc's DINO), named by them, as are MoCo v3 + LC and
     # DINO + LC; everything else is BYOL + LC.
-    algorithms = {'byol': 'BYOL', 'densecl': 'DenseCL', 'dino': 'DINO', 'dino-lc': 'DINOLocalContrast',
-                  'mocov3': 'MoCoV3', 'mocov3-lc': 'MoCoV3LocalContrast'}
+    algorithms = {
+        'byol': 'BYOL',
+        'densecl': 'DenseCL',
+        'dino': 'DINO',
+        'dino-lc': 'DINOLocalContrast',
+        'mocov3': 'MoCoV3',
+        'mocov3-lc': 'MoCoV3LocalContrast'
+    }
     expected = algorithms.get(osp.basename(path).split('_')[0], 'BYOLLocalContrast')
     assert type(model).__name__ == expected
 
@@ -74,13 +87,13 @@ def test_paper_recipe():
     assert cfg.train_dataloader.batch_size == 256 and cfg.auto_scale_lr.base_batch_size == 4096
     opt = cfg.optim_wrapper
     assert opt.type == 'AmpOptimWrapper'
-    assert (opt.optimizer.type, opt.optimizer.lr, opt.optimizer.momentum, opt.optimizer.weight_decay) == (
-        'LARS', 4.8, 0.9, 1e-6)
+    assert (opt.optimizer.type, opt.optimizer.lr, opt.optimizer.momentum, opt.optimizer.weight_decay) == ('LARS', 4.8,
+                                                                                                          0.9, 1e-6)
     keys = opt.paramwise_cfg.custom_keys
     assert keys['bn'] == keys['bias'] == dict(decay_mult=0, lars_exclude=True)
     warmup, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.end, cosine.type, cosine.begin, cosine.end) == ('LinearLR', 10, 'CosineAnnealingLR',
-                                                                                10, 400)
+    assert (warmup.type, warmup.end, cosine.type, cosine.begin, cosine.end) == ('LinearLR', 10, 'CosineAnnealingLR', 10,
+                                                                                400)
     assert cfg.train_cfg.max_epochs == 400
     ds = cfg.train_dataloader.dataset
     assert (ds.type, ds.data_root, ds.split) == ('ImageNet', 'data/imagenet/', 'train')

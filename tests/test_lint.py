@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The lint set is OpenMMLab's, runs offline from the project's environment, and gates CI."""
+
 import os.path as osp
 import re
 
@@ -7,8 +8,10 @@ import yaml
 
 from conftest import REPO_ROOT
 
-OPENMMLAB_HOOKS = {'flake8', 'isort', 'yapf', 'codespell', 'docformatter', 'mdformat', 'trailing-whitespace',
-                   'end-of-file-fixer', 'check-yaml', 'double-quote-string-fixer', 'mixed-line-ending'}
+OPENMMLAB_HOOKS = {
+    'flake8', 'isort', 'yapf', 'codespell', 'docformatter', 'mdformat', 'trailing-whitespace', 'end-of-file-fixer',
+    'check-yaml', 'double-quote-string-fixer', 'mixed-line-ending'
+}
 
 
 def _read(*parts):
@@ -24,21 +27,27 @@ def test_every_hook_is_a_local_tool_pinned_in_the_stack():
     assert all(h['language'] == 'system' for h in hooks)
     stack = _read('requirements', 'stack.txt')
     pinned = {m[1].lower() for m in re.finditer(r'^([A-Za-z0-9_.-]+)==', stack, re.M)}
-    providers = {'trailing-whitespace-fixer': 'pre-commit-hooks', 'end-of-file-fixer': 'pre-commit-hooks',
-                 'check-yaml': 'pre-commit-hooks', 'double-quote-string-fixer': 'pre-commit-hooks',
-                 'check-merge-conflict': 'pre-commit-hooks', 'mixed-line-ending': 'pre-commit-hooks'}
+    providers = {
+        'trailing-whitespace-fixer': 'pre-commit-hooks',
+        'end-of-file-fixer': 'pre-commit-hooks',
+        'check-yaml': 'pre-commit-hooks',
+        'double-quote-string-fixer': 'pre-commit-hooks',
+        'check-merge-conflict': 'pre-commit-hooks',
+        'mixed-line-ending': 'pre-commit-hooks'
+    }
     for hook in hooks:
         tool = hook['entry'].split()[0]
         assert providers.get(tool, tool) in pinned, f'{hook["id"]}: {tool} is not pinned in requirements/stack.txt'
     setup = _read('tools', 'setup_env.sh')
-    for name in ('pre-commit', 'pre-commit-hooks', 'flake8', 'isort', 'yapf', 'codespell', 'docformatter',
-                 'mdformat', 'mdformat-openmmlab'):
+    for name in ('pre-commit', 'pre-commit-hooks', 'flake8', 'isort', 'yapf', 'codespell', 'docformatter', 'mdformat',
+                 'mdformat-openmmlab'):
         assert f'"$(pin {name})"' in setup, f'tools/setup_env.sh does not install {name}'
 
 
 def test_ci_runs_the_lint_before_the_tests_and_fails_on_it():
     steps = [line for line in _read('.ci', 'run').splitlines() if line and not line.startswith('#')]
     assert 'set -euo pipefail' in steps  # any failing step fails CI
-    assert steps.index('bash tools/lint.sh') < next(i for i, s in enumerate(steps) if s.startswith('bash tools/test.sh'))
+    assert steps.index('bash tools/lint.sh') < next(i for i, s in enumerate(steps)
+                                                    if s.startswith('bash tools/test.sh'))
     lint = _read('tools', 'lint.sh')
     assert 'pre-commit run' in lint and '--all-files' in lint and 'set -euo pipefail' in lint

@@ -1,7 +1,11 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """configs/*/metafile.yml, model-index.yml and the model-zoo tables, against the configs, each other, hand-derived
-figures and mmpretrain's own metafile. When a config is added or changed, `python tools/misc/update_model_zoo.py`
-brings all of them up to date; these tests name what is out of step."""
+figures and mmpretrain's own metafile.
+
+When a config is added or changed, `python tools/misc/update_model_zoo.py`
+brings all of them up to date; these tests name what is out of step.
+"""
+
 import copy
 import os.path as osp
 
@@ -46,9 +50,17 @@ def test_coverage_check_names_each_missing_config_and_entry(tool, tmp_path):
     _write(tmp_path / 'configs/x/new_resnet18_1xb8-coslr-300i_bundled-photos.py')
     _write(tmp_path / 'configs/x/kept_resnet18_1xb8-coslr-300i_bundled-photos.py')
     _write(tmp_path / 'configs/x/_base_/base.py')  # a base is not an experiment
-    _write(tmp_path / 'configs/x/metafile.yml', yaml.safe_dump({'Models': [
-        {'Name': 'kept', 'Config': 'configs/x/kept_resnet18_1xb8-coslr-300i_bundled-photos.py'},
-        {'Name': 'gone', 'Config': 'configs/x/gone_resnet18_1xb8-coslr-300i_bundled-photos.py'}]}))
+    _write(
+        tmp_path / 'configs/x/metafile.yml',
+        yaml.safe_dump({
+            'Models': [{
+                'Name': 'kept',
+                'Config': 'configs/x/kept_resnet18_1xb8-coslr-300i_bundled-photos.py'
+            }, {
+                'Name': 'gone',
+                'Config': 'configs/x/gone_resnet18_1xb8-coslr-300i_bundled-photos.py'
+            }]
+        }))
     _write(tmp_path / 'configs/y/other_resnet18_1xb8-coslr-300i_bundled-photos.py')  # a new folder, no metafile
     _write(tmp_path / 'model-index.yml', yaml.safe_dump({'Import': ['configs/x/metafile.yml']}))
     assert tool.coverage_problems(str(tmp_path)) == [
@@ -97,16 +109,18 @@ def test_computed_fields_match_the_configs(tool, entries):
     stale = []
     for name, entry in entries.items():
         now = tool.computed_metadata(REPO_ROOT, entry['Config'], flops=False)
-        stale += [f'{entry["Config"]}: {key} is {entry["Metadata"].get(key)!r} in the metafile, the config gives '
-                  f'{value!r}' for key, value in now.items() if entry['Metadata'].get(key) != value]
+        stale += [
+            f'{entry["Config"]}: {key} is {entry["Metadata"].get(key)!r} in the metafile, the config gives '
+            f'{value!r}' for key, value in now.items() if entry['Metadata'].get(key) != value
+        ]
     assert not stale, '\n'.join(stale + [RUN_TOOL])
 
 
 def test_computed_fields_of_the_paper_recipe_by_hand(entries):
     meta = entries[BYOL_LC_400E]['Metadata']
     # §4.1: 16 GPUs x 256 images, 400 epochs, LARS, fp16, warm-up then cosine, on ImageNet.
-    assert (meta['Batch Size'], meta['Epochs'], meta['Training Resources'], meta['Training Data']) == (
-        4096, 400, '16x GPUs', 'ImageNet-1k')
+    assert (meta['Batch Size'], meta['Epochs'], meta['Training Resources'],
+            meta['Training Data']) == (4096, 400, '16x GPUs', 'ImageNet-1k')
     assert meta['Training Techniques'] == ['LARS', 'Mixed Precision Training', 'Linear Warmup', 'Cosine Annealing']
     demo = entries[osp.splitext(osp.basename(DEMO_CONFIG))[0]]['Metadata']
     assert (demo['Batch Size'], demo['Iterations'], demo['Training Resources']) == (8, 300, '1 CPU process')
@@ -122,7 +136,7 @@ def test_flops_and_params_against_mmpretrain_and_by_hand(tool, entries):
     # BYOL + LC adds an online and a target local projector: 1x1 conv in->hid (no bias), BN (weight, bias),
     # 1x1 conv hid->out with bias; the backbone and its FLOPs on the 224 px view are unchanged.
     neck = Config.fromfile(osp.join(REPO_ROOT, entries[BYOL_LC_400E]['Config'])).model.local_neck
-    one = neck.in_channels * neck.hid_channels + 2 * neck.hid_channels + neck.hid_channels * neck.out_channels \
+    one = neck.in_channels * neck.hid_channels + 2 * neck.hid_channels + neck.hid_channels * neck.out_channels\
         + neck.out_channels
     assert lc['Parameters'] - byol['Parameters'] == 2 * one
     assert lc['FLOPs'] == byol['FLOPs']
@@ -157,8 +171,10 @@ def base_closure(configs):
         if config not in seen:
             seen.add(config)
             path = osp.join(REPO_ROOT, config)
-            todo += [osp.relpath(osp.normpath(osp.join(osp.dirname(path), base)), REPO_ROOT)
-                     for base in Config._get_base_files(path) if '::' not in base]
+            todo += [
+                osp.relpath(osp.normpath(osp.join(osp.dirname(path), base)), REPO_ROOT)
+                for base in Config._get_base_files(path) if '::' not in base
+            ]
     return sorted(seen)
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The mid-scale recipe (docs/mid_scale.md): the paper's recipe with exactly the intended deltas."""
+
 import os.path as osp
 
 import pytest
@@ -30,8 +31,9 @@ def test_mid_scale_recipe(kind):
     full_warmup = full.param_scheduler[0]
     assert mid.train_cfg.max_epochs == 200
     assert warmup.end / mid.train_cfg.max_epochs == full_warmup.end / full.train_cfg.max_epochs
-    assert (warmup.type, warmup.start_factor, cosine.type, cosine.begin, cosine.end, cosine.T_max) == (
-        'LinearLR', full_warmup.start_factor, 'CosineAnnealingLR', warmup.end, 200, 200 - warmup.end)
+    assert (warmup.type, warmup.start_factor, cosine.type, cosine.begin, cosine.end,
+            cosine.T_max) == ('LinearLR', full_warmup.start_factor, 'CosineAnnealingLR', warmup.end, 200,
+                              200 - warmup.end)
     assert mid.train_dataloader.dataset.data_root == mid.data_root == 'data/imagenet100/'
     assert mid.default_hooks.checkpoint.interval == 10  # an epoch is ~62 steps
     # Everything else is the paper's recipe as the 16-GPU ImageNet-1k config has it: with the intended deltas

@@ -1,10 +1,11 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Pretrain with mmengine's Runner (mmpretrain's ``tools/train.py`` interface).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
-    bash tools/dist_train.sh CONFIG GPUS [...]          # torchrun, --launcher pytorch
-    bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR [...]
+python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+bash tools/dist_train.sh CONFIG GPUS [...]          # torchrun, --launcher pytorch
+bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR [...]
 """
+
 import argparse
 import os
 import os.path as osp
@@ -18,7 +19,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))  # a checkout without install
 
 import mmlc  # noqa: E402,F401  (registers mmlc and the checkpoint allow-list before any load)
-from mmlc.engine import init_cpu_process_group  # noqa: E402
+from mmlc.engine import init_cpu_process_group
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,18 +27,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from this checkpoint; without a path, from the latest one in the work dir')
     parser.add_argument('--amp', action='store_true', help='fp16 automatic mixed precision (GPU only)')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by (total batch size) / auto_scale_lr.base_batch_size')
-    parser.add_argument('--no-persistent-workers', action='store_true',
-                        help='disable persistent dataloader workers')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by (total batch size) / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-persistent-workers', action='store_true', help='disable persistent dataloader workers')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config entries, e.g. model.alpha=0.3 train_dataloader.batch_size=128')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))

@@ -5,11 +5,29 @@ _base_ = 'byol-lc_resnet18_1xb8-coslr-300i_bundled-photos.py'
 model = dict(
     backbone=dict(out_indices=(1, 2, 3)),
     local_neck=[
-        dict(type='LocalProjectionNeck', in_channels=128, hid_channels=128, out_channels=128, in_index=0,
-             norm_cfg=dict(type='BN'), with_relu=False),
-        dict(type='LocalProjectionNeck', in_channels=256, hid_channels=256, out_channels=128, in_index=1,
-             norm_cfg=dict(type='BN'), with_relu=False),
-        dict(type='LocalProjectionNeck', in_channels=512, hid_channels=512, out_channels=128, in_index=2,
-             norm_cfg=dict(type='BN'), with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=128,
+            hid_channels=128,
+            out_channels=128,
+            in_index=0,
+            norm_cfg=dict(type='BN'),
+            with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=256,
+            hid_channels=256,
+            out_channels=128,
+            in_index=1,
+            norm_cfg=dict(type='BN'),
+            with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=512,
+            hid_channels=512,
+            out_channels=128,
+            in_index=2,
+            norm_cfg=dict(type='BN'),
+            with_relu=False),
     ],
     local_weights=[1 / 3, 1 / 3, 1 / 3])

@@ -8,11 +8,26 @@ model = dict(
     backbone=dict(out_indices=(1, 2, 3)),  # the global neck reads the last output (C5)
     local_neck=[
         # in_index picks from the backbone's output tuple (C3, C4, C5).
-        dict(type='LocalProjectionNeck', in_channels=512, hid_channels=512, out_channels=256, in_index=0,
-             with_relu=False),
-        dict(type='LocalProjectionNeck', in_channels=1024, hid_channels=1024, out_channels=256, in_index=1,
-             with_relu=False),
-        dict(type='LocalProjectionNeck', in_channels=2048, hid_channels=2048, out_channels=256, in_index=2,
-             with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=512,
+            hid_channels=512,
+            out_channels=256,
+            in_index=0,
+            with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=1024,
+            hid_channels=1024,
+            out_channels=256,
+            in_index=1,
+            with_relu=False),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=2048,
+            hid_channels=2048,
+            out_channels=256,
+            in_index=2,
+            with_relu=False),
     ],
     local_weights=[1 / 3, 1 / 3, 1 / 3])

@@ -14,8 +14,7 @@ model = dict(
     base_momentum=0.01,
     backbone=dict(depth=18, norm_cfg=dict(type='BN')),
     neck=dict(in_channels=512, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d')),
-    head=dict(
-        predictor=dict(in_channels=128, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d'))),
+    head=dict(predictor=dict(in_channels=128, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d'))),
     # conv-BN-conv as the paper's text (and its full-scale configs): a linear map of the backbone features.
     local_neck=dict(in_channels=512, hid_channels=512, out_channels=128, norm_cfg=dict(type='BN'), with_relu=False))
 
@@ -41,9 +40,7 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=300)
 
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False)
@@ -56,7 +53,12 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
 # tuned on it, never on the held-out photos).
 custom_hooks = [
     dict(type='CorrespondenceAccuracyHook', interval=50, size=size, name='corr'),
-    dict(type='CorrespondenceAccuracyHook', interval=50, size=size, name='corr_train', max_images=16,
-         names=('motorcycle_left', 'motorcycle_right', 'ihc', 'retina', 'camera', 'coins', 'moon', 'brick', 'page',
-                'grass', 'gravel', 'cell', 'text')),
+    dict(
+        type='CorrespondenceAccuracyHook',
+        interval=50,
+        size=size,
+        name='corr_train',
+        max_images=16,
+        names=('motorcycle_left', 'motorcycle_right', 'ihc', 'retina', 'camera', 'coins', 'moon', 'brick', 'page',
+               'grass', 'gravel', 'cell', 'text')),
 ]

@@ -10,8 +10,7 @@ custom_imports = dict(imports=['mmlc'], allow_failed_imports=False)
 model = dict(
     type='BYOLLocalContrast',
     alpha=0.1,
-    local_neck=dict(type='LocalProjectionNeck', in_channels=2048, hid_channels=2048, out_channels=256,
-                    with_relu=False),
+    local_neck=dict(type='LocalProjectionNeck', in_channels=2048, hid_channels=2048, out_channels=256, with_relu=False),
     local_head=dict(type='LCLossHead', tau=0.2))
 
 train_pipeline = [

@@ -11,7 +11,11 @@ model = dict(
     momentum=_base_.model.base_momentum,  # mmpretrain's DenseCL momentum is also the weight of the new parameters
     loss_lambda=0.5,
     backbone=_base_.model.backbone,
-    neck=dict(type='DenseCLNeck', in_channels=_base_.model.neck.in_channels,
-              hid_channels=_base_.model.neck.in_channels, out_channels=128, num_grid=None),
+    neck=dict(
+        type='DenseCLNeck',
+        in_channels=_base_.model.neck.in_channels,
+        hid_channels=_base_.model.neck.in_channels,
+        out_channels=128,
+        num_grid=None),
     head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2))
 find_unused_parameters = True

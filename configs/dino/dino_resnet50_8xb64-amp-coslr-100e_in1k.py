@@ -13,12 +13,7 @@
 _base_ = 'dino_vit-small-p16_8xb64-amp-coslr-100e_in1k.py'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResNet',
-        depth=50,
-        norm_cfg=dict(type='SyncBN'),
-        zero_init_residual=False),
+    backbone=dict(_delete_=True, type='ResNet', depth=50, norm_cfg=dict(type='SyncBN'), zero_init_residual=False),
     neck=dict(in_channels=2048, with_avg_pool=True))
 
 global_crops_scale, local_crops_scale = (0.14, 1.), (0.05, 0.14)
@@ -27,19 +22,21 @@ global_view1, global_view2 = ([
     for t in view
 ] for view in (_base_.view_pipeline1, _base_.view_pipeline2))
 local_view = [
-    dict(t, scale=_base_.local_size, crop_ratio_range=local_crops_scale) if t['type'] == 'RandomResizedCrop' else
-    dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
+    dict(t, scale=_base_.local_size, crop_ratio_range=local_crops_scale)
+    if t['type'] == 'RandomResizedCrop' else dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
     for t in _base_.view_pipeline1 if t['type'] != 'Solarize'
 ]
-train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageOrSkip'),
-    dict(type='MultiView', num_views=[1, 1, _base_.num_local_crops],
-         transforms=[global_view1, global_view2, local_view]),
-    dict(type='PackInputs'),
-]))
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='LoadImageOrSkip'),
+        dict(
+            type='MultiView',
+            num_views=[1, 1, _base_.num_local_crops],
+            transforms=[global_view1, global_view2, local_view]),
+        dict(type='PackInputs'),
+    ]))
 
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='SGD', lr=0.03 * 512 / 256, momentum=0.9, weight_decay=1e-4))
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.03 * 512 / 256, momentum=0.9, weight_decay=1e-4))
 
 # Learning-rate warm-up and cosine as the base; the weight decay stays at 1e-4 (--weight_decay_end 1e-4).
 param_scheduler = _base_.param_scheduler[:2]

@@ -54,8 +54,8 @@ global_view1, global_view2 = ([
     for t in view
 ] for view in (_base_.view_pipeline1, _base_.view_pipeline2))
 local_view = [
-    dict(t, scale=local_size, crop_ratio_range=local_crops_scale) if t['type'] == 'RandomResizedCrop' else
-    dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
+    dict(t, scale=local_size, crop_ratio_range=local_crops_scale)
+    if t['type'] == 'RandomResizedCrop' else dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
     for t in _base_.view_pipeline1 if t['type'] != 'Solarize'
 ]
 train_pipeline = [
@@ -84,11 +84,23 @@ auto_scale_lr = dict(base_batch_size=512)
 max_epochs, warmup_epochs = 100, 10
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, T_max=max_epochs - warmup_epochs, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-6,
+        T_max=max_epochs - warmup_epochs,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
     # Weight decay 0.04 -> 0.4 along a cosine over the whole run (groups with no decay stay at 0).
-    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs, by_epoch=True, begin=0, end=max_epochs,
-         convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingWeightDecay',
+        eta_min=0.4,
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 

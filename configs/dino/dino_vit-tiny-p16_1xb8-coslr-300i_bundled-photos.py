@@ -12,8 +12,7 @@ out_dim = 1024
 model = dict(
     base_momentum=0.01,
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=192 * 4),
-        img_size=64),
+        arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=192 * 4), img_size=64),
     neck=dict(in_channels=192, hid_channels=512, bottleneck_channels=128, out_channels=out_dim),
     head=dict(out_channels=out_dim))
 
@@ -24,8 +23,8 @@ global_view1, global_view2 = ([
     for t in view
 ] for view in (_base_.view_pipeline1, _base_.view_pipeline2))
 local_view = [
-    dict(t, scale=local_size, crop_ratio_range=_base_.local_crops_scale) if t['type'] == 'RandomResizedCrop' else
-    dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
+    dict(t, scale=local_size, crop_ratio_range=_base_.local_crops_scale)
+    if t['type'] == 'RandomResizedCrop' else dict(t, prob=0.5) if t['type'] == 'GaussianBlur' else t
     for t in _base_.view_pipeline1 if t['type'] != 'Solarize'
 ]
 train_dataloader = dict(
@@ -38,20 +37,30 @@ train_dataloader = dict(
         type='BundledPhotos',  # mmlc.datasets.DEMO_TRAIN_PHOTOS
         pipeline=[
             dict(type='LoadImageOrSkip'),
-            dict(type='MultiView', num_views=[1, 1, num_local_crops],
-                 transforms=[global_view1, global_view2, local_view]),
+            dict(
+                type='MultiView',
+                num_views=[1, 1, num_local_crops],
+                transforms=[global_view1, global_view2, local_view]),
             dict(type='PackInputs'),
         ]))
 
-optim_wrapper = dict(type='OptimWrapper', _delete_=True, optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.04),
-                     paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
+optim_wrapper = dict(
+    type='OptimWrapper',
+    _delete_=True,
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.04),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 auto_scale_lr = dict(enable=False)
 
 max_iters, warmup_iters = 300, 30
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, T_max=max_iters - warmup_iters, by_epoch=False, begin=warmup_iters,
-         end=max_iters),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-6,
+        T_max=max_iters - warmup_iters,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=max_iters),
     dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_iters, by_epoch=False, begin=0, end=max_iters),
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)

@@ -15,8 +15,8 @@ model = dict(
     type='MoCoV3LocalContrast',
     alpha=0.1,
     # conv-BN-conv on the tokens as the paper's local projection (§4.1), hidden width = token width.
-    local_neck=dict(type='TokenLocalProjectionNeck', in_channels=384, hid_channels=384, out_channels=256,
-                    with_relu=False),
+    local_neck=dict(
+        type='TokenLocalProjectionNeck', in_channels=384, hid_channels=384, out_channels=256, with_relu=False),
     local_head=dict(type='LCLossHead', tau=0.2))
 
 train_pipeline = [

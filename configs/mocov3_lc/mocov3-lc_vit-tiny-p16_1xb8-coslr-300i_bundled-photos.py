@@ -17,8 +17,7 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=192 * 4),
         img_size=size),
     neck=dict(in_channels=192, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d')),
-    head=dict(
-        predictor=dict(in_channels=128, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d'))),
+    head=dict(predictor=dict(in_channels=128, hid_channels=1024, out_channels=128, norm_cfg=dict(type='BN1d'))),
     local_neck=dict(in_channels=192, hid_channels=192, out_channels=128, norm_cfg=dict(type='BN')))
 
 train_dataloader = dict(
@@ -42,9 +41,7 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=300)
 
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False)
@@ -54,7 +51,12 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
 # of the local projection, on the 8 held-out photos (`corr`) and the training photos (`corr_train`).
 custom_hooks = [
     dict(type='CorrespondenceAccuracyHook', interval=50, size=size, name='corr'),
-    dict(type='CorrespondenceAccuracyHook', interval=50, size=size, name='corr_train', max_images=16,
-         names=('motorcycle_left', 'motorcycle_right', 'ihc', 'retina', 'camera', 'coins', 'moon', 'brick', 'page',
-                'grass', 'gravel', 'cell', 'text')),
+    dict(
+        type='CorrespondenceAccuracyHook',
+        interval=50,
+        size=size,
+        name='corr_train',
+        max_images=16,
+        names=('motorcycle_left', 'motorcycle_right', 'ihc', 'retina', 'camera', 'coins', 'moon', 'brick', 'page',
+               'grass', 'gravel', 'cell', 'text')),
 ]

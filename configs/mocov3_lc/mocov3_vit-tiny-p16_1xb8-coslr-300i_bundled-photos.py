@@ -13,8 +13,9 @@ model = dict(
     base_momentum=_base_.model.base_momentum)
 
 # The demo's view side, read off its paired transform so that a re-tuned demo carries over.
-_view_size = [t['size'] for t in _base_.train_dataloader.dataset.pipeline
-              if t['type'] == 'PairedCorrespondenceTransform'][0]
+_view_size = [
+    t['size'] for t in _base_.train_dataloader.dataset.pipeline if t['type'] == 'PairedCorrespondenceTransform'
+][0]
 # mmpretrain's two MoCo v3 ViT view pipelines (inherited through the demo's bases) at that size.
 _mocov3_views = [[dict(t, scale=_view_size) if t['type'] == 'RandomResizedCrop' else t for t in view]
                  for view in (_base_.view_pipeline1, _base_.view_pipeline2)]

@@ -72,6 +72,7 @@ class ViewPair:
         src_shape (tuple[int, int]): (H, W) of the source image.
         name (str): Where the image came from.
     """
+
     view1: np.ndarray
     view2: np.ndarray
     mode: str
@@ -120,7 +121,11 @@ class ViewPair:
         return ((grid + 1) / 2 * size).numpy(), valid.numpy()
 
 
-def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int, name: str = '',
+def make_flip_pair(img: np.ndarray,
+                   size: int,
+                   colour: Sequence[dict],
+                   seed: int,
+                   name: str = '',
                    colour_first: bool = True) -> ViewPair:
     """The paper's pair: I_1 = colour(resize(img)), I_2 = colour'(flip(resize(img))).
 
@@ -139,15 +144,16 @@ def make_flip_pair(img: np.ndarray, size: int, colour: Sequence[dict], seed: int
     base = resize_square(img, size)
     pipeline = build_colour_pipeline(colour)
     with seeded(seed):
-        views = [pipeline(dict(img=v.copy(), img_shape=v.shape[:2]))['img']
-                 for v in (base, mmcv.imflip(base, direction='horizontal'))]
+        views = [
+            pipeline(dict(img=v.copy(), img_shape=v.shape[:2]))['img']
+            for v in (base, mmcv.imflip(base, direction='horizontal'))
+        ]
     if not colour_first:  # the colour draws of I_2 stay those of the default protocol
         views[0] = base
     return ViewPair(views[0], views[1], 'flip', sc_flip=True, src_shape=tuple(img.shape[:2]), name=name)
 
 
-def make_crop_pair(img: np.ndarray, transform: PairedCorrespondenceTransform, seed: int,
-                   name: str = '') -> ViewPair:
+def make_crop_pair(img: np.ndarray, transform: PairedCorrespondenceTransform, seed: int, name: str = '') -> ViewPair:
     """A training-style pair (I_c, I_sc) from :class:`PairedCorrespondenceTransform`.
 
     Args:
@@ -162,8 +168,14 @@ def make_crop_pair(img: np.ndarray, transform: PairedCorrespondenceTransform, se
     with seeded(seed):
         out = transform(dict(img=img, img_shape=img.shape[:2]))
     view1, view2 = out['img']
-    return ViewPair(view1, view2, 'crop', sc_box=np.asarray(out['sc_box'], dtype=np.float32),
-                    sc_flip=bool(out['sc_flip']), src_shape=tuple(out['src_shape']), name=name)
+    return ViewPair(
+        view1,
+        view2,
+        'crop',
+        sc_box=np.asarray(out['sc_box'], dtype=np.float32),
+        sc_flip=bool(out['sc_flip']),
+        src_shape=tuple(out['src_shape']),
+        name=name)
 
 
 def prepare_pairs(images: Sequence[np.ndarray],
@@ -199,11 +211,13 @@ def prepare_pairs(images: Sequence[np.ndarray],
     first = colour_views == 'both'
     names = list(names) if names is not None else [str(i) for i in range(len(images))]
     if mode == 'crop':
-        transform = PairedCorrespondenceTransform(size=size, scale=crop_scale, flip_prob=0.5,
-                                                  c_pipeline=colour_cfg if first else [], sc_pipeline=colour_cfg)
+        transform = PairedCorrespondenceTransform(
+            size=size, scale=crop_scale, flip_prob=0.5, c_pipeline=colour_cfg if first else [], sc_pipeline=colour_cfg)
         return [make_crop_pair(img, transform, pair_seed(seed, i), names[i]) for i, img in enumerate(images)]
-    return [make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i], colour_first=first)
-            for i, img in enumerate(images)]
+    return [
+        make_flip_pair(img, size, colour_cfg, pair_seed(seed, i), names[i], colour_first=first)
+        for i, img in enumerate(images)
+    ]
 
 
 @dataclass
@@ -220,6 +234,7 @@ class PairResult:
         feat_size2 (tuple[int, int]): (h2, w2).
         similarity (Tensor, optional): (N1, N2) cosine similarities, when requested.
     """
+
     name: str
     pred: Tensor
     target: Tensor
@@ -240,8 +255,11 @@ class PairResult:
     @property
     def num_same_position(self) -> int:
         """Valid cells matched to the cell at their own position (y, x) of I_2: the signature of features that
-        encode position (e.g. through zero padding) instead of content. For flip pairs of even width that cell is
-        never the correct one; 0 when the two maps differ in size."""
+        encode position (e.g. through zero padding) instead of content.
+
+        For flip pairs of even width that cell is
+        never the correct one; 0 when the two maps differ in size.
+        """
         if self.feat_size1 != self.feat_size2:
             return 0
         own = torch.arange(self.pred.numel(), device=self.pred.device)  # (N1,)

@@ -10,6 +10,7 @@ arg-maxed and accumulated in one confusion matrix, from which IoU, per-class acc
 The command-line tool is ``tools/analysis/dense_probe.py``; the protocol is described in
 ``docs/dense_probe.md``.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -36,6 +37,7 @@ class SegmentationScores:
         acc (np.ndarray): (K,) per-class accuracy (recall); NaN for a class absent from the ground truth.
         aacc (float): Correct / all non-ignored pixels (NaN if there are none).
     """
+
     iou: np.ndarray
     acc: np.ndarray
     aacc: float
@@ -108,7 +110,9 @@ def scores_from_confusion(conf: Tensor) -> SegmentationScores:
     return SegmentationScores(iou=iou.numpy(), acc=acc.numpy(), aacc=aacc)
 
 
-def check_label_values(label: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX,
+def check_label_values(label: np.ndarray,
+                       num_classes: int,
+                       ignore_index: int = IGNORE_INDEX,
                        name: str = 'label') -> None:
     """Raise a ValueError naming ``name`` if a label map holds a value that is neither a class nor ignored.
 
@@ -139,12 +143,16 @@ def resize_labels(labels: Sequence[Tensor], size: Tuple[int, int]) -> Tensor:
     Returns:
         Tensor: (N, T_h, T_w) int64.
     """
-    out = [F.interpolate(lab[None, None].float(), size=tuple(size), mode='nearest-exact')[0, 0]  # (T_h, T_w)
-           for lab in labels]
+    out = [
+        F.interpolate(lab[None, None].float(), size=tuple(size), mode='nearest-exact')[0, 0]  # (T_h, T_w)
+        for lab in labels
+    ]
     return torch.stack(out).long()
 
 
-def patch_label_histograms(label: Tensor, grid: Tuple[int, int], num_classes: int,
+def patch_label_histograms(label: Tensor,
+                           grid: Tuple[int, int],
+                           num_classes: int,
                            ignore_index: int = IGNORE_INDEX) -> Tensor:
     """Per feature cell, how many of its pixels belong to each class (ignored pixels not counted).
 
@@ -237,6 +245,7 @@ class LinearProbe:
         losses (list[float]): Mean cross-entropy per scored pixel of each epoch.
         converged (bool): The convergence check (see :func:`train_linear_probe`) passed.
     """
+
     weight: Tensor
     bias: Tensor
     lr: float
@@ -327,8 +336,8 @@ def train_linear_probe(features: Tensor,
             total, count = 0., 0
             for start in range(0, num, batch_size):
                 idx = order[start:start + batch_size].to(device)
-                loss_sum, valid = upsampled_cross_entropy(linear_logits(features[idx], weight, bias), labels[idx],
-                                                          ignore_index)
+                loss_sum, valid = upsampled_cross_entropy(
+                    linear_logits(features[idx], weight, bias), labels[idx], ignore_index)
                 optimizer.zero_grad()
                 if valid:  # a batch of only ignored pixels has no gradient
                     (loss_sum / valid).backward()
@@ -339,8 +348,12 @@ def train_linear_probe(features: Tensor,
             losses.append(total / count if count else float('nan'))
             if on_epoch is not None:
                 on_epoch(epoch, losses[-1])
-    return LinearProbe(weight=weight.detach(), bias=bias.detach(), lr=float(lr), losses=losses,
-                       converged=loss_plateaued(losses, tol=tol))
+    return LinearProbe(
+        weight=weight.detach(),
+        bias=bias.detach(),
+        lr=float(lr),
+        losses=losses,
+        converged=loss_plateaued(losses, tol=tol))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -360,7 +373,9 @@ def predict_label_map(scores: Tensor, size: Tuple[int, int]) -> Tensor:
     return up[0].argmax(dim=0)
 
 
-def evaluate_score_maps(scores: Tensor, labels: Sequence[Tensor], num_classes: int,
+def evaluate_score_maps(scores: Tensor,
+                        labels: Sequence[Tensor],
+                        num_classes: int,
                         ignore_index: int = IGNORE_INDEX) -> SegmentationScores:
     """Score class-score maps against label maps of any sizes, each at its own resolution.
 
@@ -415,6 +430,7 @@ class SweepResult:
         scores (list[SegmentationScores]): Held-out scores, one per lr.
         probes (list[LinearProbe]): The classifiers fitted on the fitting part.
     """
+
     best_lr: float
     lrs: List[float]
     scores: List[SegmentationScores]
@@ -457,8 +473,11 @@ def lr_sweep(fit_features: Tensor, fit_labels: Tensor, held_features: Tensor, he
 # --------------------------------------------------------------------------------------------------
 # Nearest-neighbour label retrieval (Hummingbird)
 # --------------------------------------------------------------------------------------------------
-def build_memory_bank(features: Tensor, labels: Sequence[Tensor], num_classes: int,
-                      ignore_index: int = IGNORE_INDEX, max_size: Optional[int] = None,
+def build_memory_bank(features: Tensor,
+                      labels: Sequence[Tensor],
+                      num_classes: int,
+                      ignore_index: int = IGNORE_INDEX,
+                      max_size: Optional[int] = None,
                       seed: int = 0) -> Tuple[Tensor, Tensor]:
     """Memory bank of L2-normalised training patch features and their class distributions.
 
@@ -493,7 +512,11 @@ def build_memory_bank(features: Tensor, labels: Sequence[Tensor], num_classes: i
     return F.normalize(keys.float(), dim=1), values.to(keys.device)
 
 
-def knn_class_scores(queries: Tensor, keys: Tensor, values: Tensor, k: int = 30, temperature: float = 0.02,
+def knn_class_scores(queries: Tensor,
+                     keys: Tensor,
+                     values: Tensor,
+                     k: int = 30,
+                     temperature: float = 0.02,
                      chunk_size: Optional[int] = None) -> Tensor:
     """Class distribution of each query from its k most cosine-similar memory entries.
 
@@ -515,7 +538,7 @@ def knn_class_scores(queries: Tensor, keys: Tensor, values: Tensor, k: int = 30,
     if k < 1 or temperature <= 0:
         raise ValueError(f'need k >= 1 and temperature > 0, got {k} and {temperature}')
     k = min(k, keys.shape[0])
-    chunk_size = chunk_size or max(1, 2 ** 25 // max(1, keys.shape[0]))
+    chunk_size = chunk_size or max(1, 2**25 // max(1, keys.shape[0]))
     queries = F.normalize(queries.float(), dim=1)
     out = []
     for start in range(0, queries.shape[0], chunk_size):
@@ -526,7 +549,11 @@ def knn_class_scores(queries: Tensor, keys: Tensor, values: Tensor, k: int = 30,
     return torch.cat(out)
 
 
-def knn_score_maps(features: Tensor, keys: Tensor, values: Tensor, k: int = 30, temperature: float = 0.02,
+def knn_score_maps(features: Tensor,
+                   keys: Tensor,
+                   values: Tensor,
+                   k: int = 30,
+                   temperature: float = 0.02,
                    chunk_size: Optional[int] = None) -> Tensor:
     """:func:`knn_class_scores` for every cell of feature maps.
 
@@ -557,11 +584,17 @@ def scores_as_dict(scores: SegmentationScores, class_names: Sequence[str]) -> Di
     Returns:
         dict: ``mIoU``, ``mAcc``, ``aAcc`` and ``per_class`` (a list of ``{name, IoU, Acc}``).
     """
+
     def num(value: float) -> Optional[float]:
         return None if math.isnan(value) else float(value)
 
     if len(class_names) != len(scores.iou):
         raise ValueError(f'{len(class_names)} class names for {len(scores.iou)} classes')
-    return dict(mIoU=num(scores.miou), mAcc=num(scores.macc), aAcc=num(scores.aacc),
-                per_class=[dict(name=str(name), IoU=num(iou), Acc=num(acc))
-                           for name, iou, acc in zip(class_names, scores.iou, scores.acc)])
+    return dict(
+        mIoU=num(scores.miou),
+        mAcc=num(scores.macc),
+        aAcc=num(scores.aacc),
+        per_class=[
+            dict(name=str(name), IoU=num(iou), Acc=num(acc))
+            for name, iou, acc in zip(class_names, scores.iou, scores.acc)
+        ])

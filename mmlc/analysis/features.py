@@ -6,6 +6,7 @@ normalises them as the model's data preprocessor would, runs the backbone and re
 feature map (optionally after the local projection). A vision transformer's dense map is its patch tokens
 laid out on the patch grid, the class token left out (:func:`~mmlc.models.utils.patch_tokens_to_map`).
 """
+
 import copy
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Sequence, Union
@@ -25,7 +26,9 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
-def images_to_tensor(images: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float],
+def images_to_tensor(images: Sequence[np.ndarray],
+                     mean: Sequence[float],
+                     std: Sequence[float],
                      to_rgb: bool = True) -> Tensor:
     """Stack same-sized BGR uint8 images into a normalised float batch.
 
@@ -93,8 +96,11 @@ def token_layout(backbone: nn.Module) -> Optional[int]:
 def dense_outputs(backbone: nn.Module) -> Iterator[None]:
     """Within the block, a ViT trained with a pooled output (MoCo v3's and DINO's ``out_type='cls_token'``)
     returns its raw token sequence, whose patch tokens are the dense features; the output type is restored on
-    exit. Other backbones are left alone. (mmpretrain's ViT reads ``out_type`` only when it formats its output,
-    after the final norm, so the tokens are those the pooled output is taken from.)"""
+    exit.
+
+    Other backbones are left alone. (mmpretrain's ViT reads ``out_type`` only when it formats its output,
+    after the final norm, so the tokens are those the pooled output is taken from.)
+    """
     pooled = token_layout(backbone) is not None and backbone.out_type != 'raw'
     if not pooled:
         yield
@@ -207,8 +213,10 @@ def _stage_with_channels(backbone_state: dict, channels: int) -> int:
     """Index of the ResNet stage (0-3) whose output has ``channels`` channels."""
     widths = []
     for stage in range(1, 5):
-        convs = [k for k in backbone_state if k.startswith(f'layer{stage}.') and k.endswith('.weight')
-                 and backbone_state[k].dim() == 4 and '.downsample.' not in k]
+        convs = [
+            k for k in backbone_state if k.startswith(f'layer{stage}.') and k.endswith('.weight')
+            and backbone_state[k].dim() == 4 and '.downsample.' not in k
+        ]
         widths.append(int(backbone_state[max(convs, key=_block_order)].shape[0]) if convs else -1)
     if channels not in widths:
         raise ValueError(f'no ResNet stage has {channels} channels (stage widths {widths})')
@@ -351,14 +359,17 @@ def build_feature_extractor(checkpoint: str,
         local_neck = MODELS.build(neck_cfg)
         _load_strict(local_neck, neck_state, 'local_neck')
 
-    extractor = DenseFeatureExtractor(backbone, stage=stage, local_neck=local_neck,
-                                      neck_inputs=trained_indices, mean=mean, std=std, to_rgb=to_rgb)
+    extractor = DenseFeatureExtractor(
+        backbone, stage=stage, local_neck=local_neck, neck_inputs=trained_indices, mean=mean, std=std, to_rgb=to_rgb)
     extractor.requires_grad_(False)
     return extractor.to(device).eval()
 
 
-def extractor_from_model(model: nn.Module, stage: int = -1, use_local_neck: bool = False,
-                         branch: str = 'online', local_level: int = -1) -> DenseFeatureExtractor:
+def extractor_from_model(model: nn.Module,
+                         stage: int = -1,
+                         use_local_neck: bool = False,
+                         branch: str = 'online',
+                         local_level: int = -1) -> DenseFeatureExtractor:
     """Wrap the live parts of a (BYOL / BYOLLocalContrast) model without copying them.
 
     Args:
@@ -398,5 +409,5 @@ def extractor_from_model(model: nn.Module, stage: int = -1, use_local_neck: bool
         mean = pre.mean.flatten().tolist() if getattr(pre, 'mean', None) is not None else [0., 0., 0.]
         std = pre.std.flatten().tolist() if getattr(pre, 'std', None) is not None else [1., 1., 1.]
         to_rgb = bool(getattr(pre, '_channel_conversion', False))
-    return DenseFeatureExtractor(backbone, stage=stage, local_neck=neck if use_local_neck else None,
-                                 mean=mean, std=std, to_rgb=to_rgb)
+    return DenseFeatureExtractor(
+        backbone, stage=stage, local_neck=neck if use_local_neck else None, mean=mean, std=std, to_rgb=to_rgb)

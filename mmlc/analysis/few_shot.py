@@ -6,6 +6,7 @@ per class without overlap; fit a logistic-regression classifier on the L2-normal
 and report the query accuracy. The result is the mean over episodes with a 95% confidence interval
 ``1.96 * std / sqrt(episodes)``.
 """
+
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
@@ -22,14 +23,19 @@ class Episode:
         query (np.ndarray): (n_way * n_query,) sample indices.
         query_labels (np.ndarray): (n_way * n_query,) labels in [0, n_way).
     """
+
     support: np.ndarray
     support_labels: np.ndarray
     query: np.ndarray
     query_labels: np.ndarray
 
 
-def sample_episodes(labels: Sequence[int], n_way: int = 5, n_shot: int = 5, n_query: int = 15,
-                    n_episodes: int = 600, seed: int = 0) -> List[Episode]:
+def sample_episodes(labels: Sequence[int],
+                    n_way: int = 5,
+                    n_shot: int = 5,
+                    n_query: int = 15,
+                    n_episodes: int = 600,
+                    seed: int = 0) -> List[Episode]:
     """Draw few-shot episodes reproducibly.
 
     Only classes with at least ``n_shot + n_query`` samples take part.
@@ -45,8 +51,8 @@ def sample_episodes(labels: Sequence[int], n_way: int = 5, n_shot: int = 5, n_qu
     Returns:
         list[Episode]: ``n_episodes`` episodes.
     """
-    for name, value, low in (('n_way', n_way, 2), ('n_shot', n_shot, 1), ('n_query', n_query, 1),
-                             ('n_episodes', n_episodes, 1)):
+    for name, value, low in (('n_way', n_way, 2), ('n_shot', n_shot, 1), ('n_query', n_query, 1), ('n_episodes',
+                                                                                                   n_episodes, 1)):
         if not (isinstance(value, (int, np.integer)) and value >= low):
             raise ValueError(f'{name} must be an int >= {low}, got {value!r}')
     labels = np.asarray(labels)
@@ -74,7 +80,10 @@ def sample_episodes(labels: Sequence[int], n_way: int = 5, n_shot: int = 5, n_qu
 
 
 def l2_normalise(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows scaled to unit L2 norm. (N, D) -> (N, D); a zero row stays zero."""
+    """Rows scaled to unit L2 norm.
+
+    (N, D) -> (N, D); a zero row stays zero.
+    """
     features = np.asarray(features, dtype=np.float64)
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), eps)
 

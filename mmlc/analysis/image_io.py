@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Reading images for the analyses: (H, W, 3) uint8 BGR arrays, mmcv's convention."""
+
 import os
 import os.path as osp
 from typing import List, Optional

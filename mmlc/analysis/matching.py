@@ -3,6 +3,7 @@
 
 Cells are indexed row-major: cell (y, x) of an (h, w) map has flat index ``y * w + x``.
 """
+
 from typing import Sequence, Tuple
 
 import torch

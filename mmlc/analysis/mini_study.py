@@ -7,6 +7,7 @@ view size and held-out hook (with the learning-rate schedule rescaled to the new
 correspondence hook's JSON-lines log, the mean ± std over seeds and the markdown table. No training and no model
 code: the tool runs ``tools/train.py`` for each run and scores its checkpoint with :mod:`mmlc.analysis`.
 """
+
 import copy
 import json
 import math
@@ -27,7 +28,10 @@ PAIR_SEED = 0
 
 def plain(obj: Any) -> Any:
     """``obj`` with every mapping turned into a ``dict`` (e.g. mmengine's ``ConfigDict``), recursively; tuples stay
-    tuples. What :func:`render_delta_config` writes must be plain Python literals."""
+    tuples.
+
+    What :func:`render_delta_config` writes must be plain Python literals.
+    """
     if isinstance(obj, Mapping):
         return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, tuple):
@@ -165,7 +169,10 @@ def transform_types(pipeline: Sequence) -> List[str]:
 
 def find_view_size(pipeline: Sequence) -> Optional[int]:
     """View side of a training pipeline: the size of its first view-making transform (:data:`VIEW_SIZE_KEYS`),
-    None when it has none. A (h, w) size gives h."""
+    None when it has none.
+
+    A (h, w) size gives h.
+    """
     for t in _walk(pipeline):
         key = VIEW_SIZE_KEYS.get(type_name(t))
         if key is not None and t.get(key) is not None:
@@ -228,10 +235,21 @@ def study_hooks(hooks: Optional[Sequence[Mapping]], held_root: Optional[str], he
     interval). Other hooks are kept as they are.
     """
     hooks = [plain(h) for h in (hooks or [])]
-    study = dict(type='CorrespondenceAccuracyHook', interval=int(interval), data_root=held_root,
-                 names=tuple(held_names), max_images=len(held_names), size=int(size), mode='flip', colour=True,
-                 stage=-1, use_local_neck=False, branch='online', seed=PAIR_SEED, evaluate_before_train=True,
-                 name=STUDY_HOOK_NAME)
+    study = dict(
+        type='CorrespondenceAccuracyHook',
+        interval=int(interval),
+        data_root=held_root,
+        names=tuple(held_names),
+        max_images=len(held_names),
+        size=int(size),
+        mode='flip',
+        colour=True,
+        stage=-1,
+        use_local_neck=False,
+        branch='online',
+        seed=PAIR_SEED,
+        evaluate_before_train=True,
+        name=STUDY_HOOK_NAME)
     corr = [i for i, h in enumerate(hooks) if type_name(h) == 'CorrespondenceAccuracyHook']
     at = corr[0] if corr else len(hooks)
     kept = [h for i, h in enumerate(hooks) if i not in corr]
@@ -289,8 +307,13 @@ def study_overrides(cfg: Mapping,
         randomness=dict(seed=int(seed)),
         train_cfg=dict(max_iters=int(iters)),
         default_hooks=default_hooks,
-        train_dataloader=dict(dataset=dict(_delete_=True, type='BundledPhotos', names=tuple(train_names),
-                                           data_root=train_root, pipeline=set_view_size(pipeline, size))),
+        train_dataloader=dict(
+            dataset=dict(
+                _delete_=True,
+                type='BundledPhotos',
+                names=tuple(train_names),
+                data_root=train_root,
+                pipeline=set_view_size(pipeline, size))),
         custom_hooks=study_hooks(hooks, held_root, held_names, size, eval_interval))
     if cfg.get('param_scheduler'):
         out['param_scheduler'] = rescale_param_schedulers(cfg['param_scheduler'], old_iters, iters)
@@ -316,7 +339,10 @@ def render_delta_config(base: str, overrides: Mapping[str, Any], comment: str = 
 
 def parse_jsonl(lines: Iterable[str]) -> List[dict]:
     """Records of a JSON-lines log keyed by ``iter``, sorted by it; when an iteration appears more than once (a
-    resumed run measures again), the last line wins. Blank and unreadable lines (a write cut short) are skipped."""
+    resumed run measures again), the last line wins.
+
+    Blank and unreadable lines (a write cut short) are skipped.
+    """
     by_iter: Dict[int, dict] = {}
     for line in lines:
         line = line.strip()
@@ -345,9 +371,10 @@ def mean_std(values: Iterable[Optional[float]]) -> Dict[str, Any]:
         dict: ``mean`` (None without values), ``std`` (None with fewer than two), ``n``.
     """
     vals = np.array([float(v) for v in values if v is not None and not math.isnan(float(v))], dtype=np.float64)
-    return dict(mean=float(vals.mean()) if vals.size else None,
-                std=float(vals.std(ddof=1)) if vals.size > 1 else None,
-                n=int(vals.size))
+    return dict(
+        mean=float(vals.mean()) if vals.size else None,
+        std=float(vals.std(ddof=1)) if vals.size > 1 else None,
+        n=int(vals.size))
 
 
 def format_mean_std(stat: Mapping[str, Any], scale: float = 100., digits: int = 1) -> str:
@@ -376,7 +403,7 @@ def aggregate_curves(curves: Sequence[Sequence[Mapping]], key: str) -> Tuple[np.
     per_seed = [{int(r['iter']): float(r[key]) for r in c if r.get(key) is not None} for c in curves]
     common = sorted(set.intersection(*(set(d) for d in per_seed))) if per_seed else []
     values = np.array([[d[i] for i in common] for d in per_seed], dtype=np.float64).reshape(len(per_seed),
-                                                                                           len(common))  # (S, T)
+                                                                                            len(common))  # (S, T)
     if not common:
         return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
     std = values.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros(len(common))

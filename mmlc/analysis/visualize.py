@@ -1,5 +1,5 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""Correspondence maps as pictures (paper Fig. 4 and 5), with matplotlib's Agg canvas (no display).
+"""Correspondence maps as pictures (paper Figures 4 and 5), with matplotlib's Agg canvas (no display).
 
 Layout, top to bottom, each row the two views side by side (I_1 left, I_2 right) at ``view_px`` pixels
 each, under a ``title_px`` strip:
@@ -13,6 +13,7 @@ each, under a ``title_px`` strip:
 
 The PNG is ``2 * view_px`` wide and ``rows * (view_px + title_px)`` high.
 """
+
 import math
 from typing import Optional, Sequence, Tuple
 
@@ -36,8 +37,8 @@ def cell_centres_px(feat_size: Sequence[int], view_size: Sequence[int]) -> np.nd
         np.ndarray: (h*w, 2) points (x, y), row-major like the flat cell index.
     """
     h, w = int(feat_size[0]), int(feat_size[1])
-    ys, xs = np.meshgrid((np.arange(h) + 0.5) * view_size[0] / h, (np.arange(w) + 0.5) * view_size[1] / w,
-                         indexing='ij')  # each (h, w)
+    ys, xs = np.meshgrid(
+        (np.arange(h) + 0.5) * view_size[0] / h, (np.arange(w) + 0.5) * view_size[1] / w, indexing='ij')  # each (h, w)
     return np.stack([xs.ravel(), ys.ravel()], axis=1)  # (h*w, 2)
 
 
@@ -114,21 +115,34 @@ def draw_correspondence(pair: ViewPair,
         ax.set_xlim(0, canvas.shape[1])
         ax.set_ylim(canvas_h, 0)
         ax.set_axis_off()
-        fig.text(0.5, bottom + view_px / height + 0.5 * title_px / height, title, ha='center', va='center',
-                 fontsize=max(7, title_px * 0.45 * 72 / dpi))
+        fig.text(
+            0.5,
+            bottom + view_px / height + 0.5 * title_px / height,
+            title,
+            ha='center',
+            va='center',
+            fontsize=max(7, title_px * 0.45 * 72 / dpi))
         return ax
 
     def link(ax, start, end, colour) -> None:
         # Arcs rather than straight lines: the flip pair's true links all lie on their own row, and
         # straight segments there would overlap; arcs of different lengths nest instead.
-        ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), connectionstyle='arc3,rad=-0.2',
-                                     arrowstyle='-', color=colour, linewidth=1.2, alpha=0.9))
+        ax.add_patch(
+            FancyArrowPatch(
+                tuple(start),
+                tuple(end),
+                connectionstyle='arc3,rad=-0.2',
+                arrowstyle='-',
+                color=colour,
+                linewidth=1.2,
+                alpha=0.9))
         ax.plot([start[0], end[0]], [start[1], end[1]], 'o', color=colour, markersize=2.5)
 
     scored = cells[valid[cells]]
     correct = pred[scored] == target[scored]
-    ax = row_axes(0, f'prediction: {int(correct.sum())}/{scored.size} drawn cells correct '
-                     f'({100 * result.accuracy:.1f}% of all {result.num_valid})')
+    ax = row_axes(
+        0, f'prediction: {int(correct.sum())}/{scored.size} drawn cells correct '
+        f'({100 * result.accuracy:.1f}% of all {result.num_valid})')
     for cell, ok in zip(scored, correct):
         link(ax, centres1[cell], centres2[pred[cell]], CORRECT if ok else WRONG)
 
@@ -142,8 +156,14 @@ def draw_correspondence(pair: ViewPair,
         cy, cx = divmod(int(heatmap_cell), w1)
         ax = row_axes(2, f'similarity of I_1 cell (y={cy}, x={cx}) over I_2')
         sim = result.similarity[int(heatmap_cell)].reshape(h2, w2).numpy()
-        ax.imshow(sim, extent=(s1[1], s1[1] + s2[1], s2[0], 0), cmap='jet', alpha=0.5,
-                  interpolation='nearest', vmin=-1, vmax=1)
+        ax.imshow(
+            sim,
+            extent=(s1[1], s1[1] + s2[1], s2[0], 0),
+            cmap='jet',
+            alpha=0.5,
+            interpolation='nearest',
+            vmin=-1,
+            vmax=1)
         cw, ch = s1[1] / w1, s1[0] / h1
         ax.add_patch(Rectangle((cx * cw, cy * ch), cw, ch, fill=False, edgecolor='white', linewidth=2))
         bx, by = centres2[pred[int(heatmap_cell)]]

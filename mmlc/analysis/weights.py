@@ -17,6 +17,7 @@
 Everything is loaded with ``torch.load(weights_only=True)``; importing :mod:`mmlc` allow-lists the few
 non-tensor types a full mmengine checkpoint holds.
 """
+
 import re
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -28,11 +29,14 @@ StateDict = Dict[str, Tensor]
 
 #: Where each branch keeps its backbone and local projection, in the order they are tried.
 BRANCH_PREFIXES = {
-    'online': dict(backbone=('backbone.', ), local_neck=('local_neck.', )),
+    'online':
+    dict(backbone=('backbone.', ), local_neck=('local_neck.', )),
     # mmpretrain wraps the target in CosineEMA(Sequential(backbone, neck)); mmselfsup 0.x had no wrapper.
     # mmpretrain's MoCo v3 calls its EMA copy `momentum_encoder`.
-    'target': dict(backbone=('target_net.module.0.', 'target_net.0.', 'momentum_encoder.module.0.'),
-                   local_neck=('target_local_neck.module.', 'target_local_neck.')),
+    'target':
+    dict(
+        backbone=('target_net.module.0.', 'target_net.0.', 'momentum_encoder.module.0.'),
+        local_neck=('target_local_neck.module.', 'target_local_neck.')),
 }
 
 #: Blocks per stage -> depth, for the two block types of ResNet.
@@ -112,8 +116,7 @@ def is_vit_state(state: Mapping[str, Tensor]) -> bool:
     return 'patch_embed.projection.weight' in state and 'layers.0.attn.qkv.weight' in state
 
 
-def split_checkpoint_state(state: Mapping[str, Tensor],
-                           branch: str = 'online') -> Tuple[StateDict, StateDict]:
+def split_checkpoint_state(state: Mapping[str, Tensor], branch: str = 'online') -> Tuple[StateDict, StateDict]:
     """Pick the backbone and local-projection weights of one branch out of a flat state dict.
 
     Args:
@@ -156,8 +159,11 @@ def infer_resnet_config(backbone_state: Mapping[str, Tensor]) -> dict:
     """
     blocks = []
     for stage in range(1, 5):
-        idx = {int(m.group(1)) for k in backbone_state
-               for m in [re.match(rf'layer{stage}\.(\d+)\.', k)] if m is not None}
+        idx = {
+            int(m.group(1))
+            for k in backbone_state
+            for m in [re.match(rf'layer{stage}\.(\d+)\.', k)] if m is not None
+        }
         blocks.append(max(idx) + 1 if idx else 0)
     block = 'Bottleneck' if 'layer1.0.conv3.weight' in backbone_state else 'BasicBlock'
     depth = _RESNET_DEPTHS.get((block, tuple(blocks)))
@@ -216,8 +222,11 @@ def infer_vit_config(backbone_state: Mapping[str, Tensor], num_heads: int) -> di
     pre_norm = 'pre_norm.weight' in backbone_state
     cfg = dict(
         type='VisionTransformer',
-        arch=dict(embed_dims=int(embed_dims), num_layers=num_layers, num_heads=num_heads,
-                  feedforward_channels=int(backbone_state['layers.0.ffn.layers.0.0.weight'].shape[0])),
+        arch=dict(
+            embed_dims=int(embed_dims),
+            num_layers=num_layers,
+            num_heads=num_heads,
+            feedforward_channels=int(backbone_state['layers.0.ffn.layers.0.0.weight'].shape[0])),
         img_size=side * int(patch_h),
         patch_size=int(patch_h),
         in_channels=int(in_channels),
@@ -278,6 +287,10 @@ def infer_local_neck_config(local_neck_state: Mapping[str, Tensor], tokens: bool
     layer_norm = 'bn.weight' in local_neck_state and 'bn.running_mean' not in local_neck_state
     if layer_norm and not tokens:
         raise ValueError('a local neck with a LayerNorm (no running statistics) on a ResNet: pass the config')
-    return dict(type='TokenLocalProjectionNeck' if tokens else 'LocalProjectionNeck', in_channels=int(in_ch),
-                hid_channels=int(hid), out_channels=int(out_ch), norm_cfg=dict(type='LN' if layer_norm else 'BN'),
-                with_relu=False)
+    return dict(
+        type='TokenLocalProjectionNeck' if tokens else 'LocalProjectionNeck',
+        in_channels=int(in_ch),
+        hid_channels=int(hid),
+        out_channels=int(out_ch),
+        norm_cfg=dict(type='LN' if layer_norm else 'BN'),
+        with_relu=False)

@@ -76,8 +76,11 @@ class BundledPhotos(BaseDataset):
 
     METAINFO = dict(classes=None)
 
-    def __init__(self, names: Sequence[str] = DEMO_TRAIN_PHOTOS, pipeline: Sequence = (),
-                 data_root: Optional[str] = None, **kwargs) -> None:
+    def __init__(self,
+                 names: Sequence[str] = DEMO_TRAIN_PHOTOS,
+                 pipeline: Sequence = (),
+                 data_root: Optional[str] = None,
+                 **kwargs) -> None:
         self.names = tuple(names)
         if not self.names:
             raise ValueError('names must list at least one image')

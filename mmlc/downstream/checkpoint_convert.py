@@ -39,6 +39,7 @@ mmpretrain's patch embedding has a bias and mmseg's default has none; ``final_no
 pretraining head count, and LayerNorm eps 1e-6 (mmpretrain's default). It has no layer scale, no distillation
 token, always a class token and a qkv bias, so backbones with those differences are refused.
 """
+
 import re
 from collections import OrderedDict
 from typing import Dict, Mapping
@@ -90,8 +91,8 @@ def extract_backbone(state_dict: Mapping[str, Tensor],
         raise ValueError(f'source must be one of {sorted(BACKBONE_PREFIXES)}, got {source!r}')
     prefix = BACKBONE_PREFIXES[source]
     out_prefix = 'backbone.' if keep_prefix else ''
-    out = OrderedDict((out_prefix + k[len(prefix):], v.detach().contiguous())
-                      for k, v in state_dict.items() if k.startswith(prefix))
+    out = OrderedDict(
+        (out_prefix + k[len(prefix):], v.detach().contiguous()) for k, v in state_dict.items() if k.startswith(prefix))
     if not out:
         raise KeyError(f'no "{prefix}*" keys in the state dict; its first keys are {list(state_dict)[:5]}')
     return out
@@ -152,14 +153,16 @@ def to_detectron2(backbone: Mapping[str, Tensor], author: str = 'mmlc') -> Dict[
         dict: ``{'model': {d2_key: np.ndarray}, '__author__': author, 'matching_heuristics': True}``.
     """
     # A plain dict (not OrderedDict): the pickle then references numpy only.
-    model = {detectron2_key(k): v.detach().cpu().numpy()
-             for k, v in to_torchvision(backbone).items() if not k.endswith('num_batches_tracked')}
+    model = {
+        detectron2_key(k): v.detach().cpu().numpy()
+        for k, v in to_torchvision(backbone).items() if not k.endswith('num_batches_tracked')
+    }
     return {'model': model, '__author__': author, 'matching_heuristics': True}
 
 
 _MMSEG_VIT_RENAMES = ((re.compile(r'^(layers\.\d+\.attn\.)qkv\.(weight|bias)$'), r'\1attn.in_proj_\2'),
-                      (re.compile(r'^(layers\.\d+\.attn\.)proj\.(weight|bias)$'), r'\1attn.out_proj.\2'),
-                      (re.compile(r'^pre_norm\.'), 'ln_pre.'))
+                      (re.compile(r'^(layers\.\d+\.attn\.)proj\.(weight|bias)$'),
+                       r'\1attn.out_proj.\2'), (re.compile(r'^pre_norm\.'), 'ln_pre.'))
 _MMSEG_VIT_KEY = re.compile(r'^(cls_token|pos_embed|patch_embed\.projection\.(weight|bias)|ln1\.(weight|bias)|'
                             r'layers\.\d+\.(ln[12]\.(weight|bias)|attn\.(qkv|proj)\.(weight|bias)|'
                             r'ffn\.layers\.(0\.0|1)\.(weight|bias))|pre_norm\.(weight|bias))$')
@@ -230,6 +233,12 @@ def mmseg_vit_args(backbone: Mapping[str, Tensor]) -> Dict[str, object]:
     if hidden % embed_dims:
         raise ValueError(f'FFN width {hidden} is not a multiple of {embed_dims}: mmseg takes an integer mlp_ratio')
     side = int(round((backbone['pos_embed'].shape[1] - 1)**0.5))  # (1, 1 + side^2, C)
-    return dict(embed_dims=embed_dims, num_layers=num_layers, patch_size=patch, mlp_ratio=hidden // embed_dims,
-                img_size=side * patch, patch_bias='patch_embed.projection.bias' in backbone,
-                final_norm='ln1.weight' in backbone, pre_norm='pre_norm.weight' in backbone)
+    return dict(
+        embed_dims=embed_dims,
+        num_layers=num_layers,
+        patch_size=patch,
+        mlp_ratio=hidden // embed_dims,
+        img_size=side * patch,
+        patch_bias='patch_embed.projection.bias' in backbone,
+        final_norm='ln1.weight' in backbone,
+        pre_norm='pre_norm.weight' in backbone)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Random image subsets of a COCO annotation file (the paper's Table 9: 5% / 10% of train2017)."""
+
 import random
 from typing import Any, Dict
 

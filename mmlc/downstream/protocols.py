@@ -5,6 +5,7 @@ paper's own number for its method ("OURS", ResNet-50, 400 pretraining epochs).
 One list serves ``tools/benchmarks/run_all.sh`` (which configs to run) and the results-table writer
 (which metric keys to read from each test log); the table in the README's "Downstream evaluation" mirrors it.
 """
+
 from typing import NamedTuple, Tuple
 
 # Metric keys as mmengine logs them at the end of a test: mmdet's CocoMetric prefixes "coco/" and
@@ -30,6 +31,7 @@ class Protocol(NamedTuple):
         scale (float): Factor from the logged value to percent.
         paper (tuple[float]): The paper's numbers for the same keys, in percent.
     """
+
     name: str
     table: str
     config: str

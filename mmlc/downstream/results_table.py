@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Read test metrics from mmengine text logs and render the Markdown results table."""
+
 import re
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -68,8 +69,7 @@ def render_table(protocols: Iterable[Protocol], results: Mapping[str, Optional[M
     Returns:
         str: A Markdown table ending with a newline. Cells without a number read ``–``.
     """
-    head = ['Protocol', 'Table', 'AP', 'AP50', 'AP75', 'mIoU', 'paper AP', 'paper AP50', 'paper AP75',
-            'paper mIoU']
+    head = ['Protocol', 'Table', 'AP', 'AP50', 'AP75', 'mIoU', 'paper AP', 'paper AP50', 'paper AP75', 'paper mIoU']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for p in protocols:
         ours = _cells(protocol_values(p, results.get(p.name)), len(p.metrics))

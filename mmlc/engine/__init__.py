@@ -6,6 +6,6 @@ from .model_wrappers import DeviceAgnosticDDP
 
 __all__ = [
     'CorrespondenceAccuracyHook', 'DINOFreezeLastLayerHook', 'DINOGradClipHook', 'DINOTeacherTempHook',
-    'DeviceAgnosticDDP', 'init_cpu_process_group',
-    'mmengine_checkpoint_safe_globals', 'register_checkpoint_safe_globals', 'sanitize_checkpoint'
+    'DeviceAgnosticDDP', 'init_cpu_process_group', 'mmengine_checkpoint_safe_globals',
+    'register_checkpoint_safe_globals', 'sanitize_checkpoint'
 ]

@@ -15,6 +15,7 @@ every method (built-in or registered with ``HistoryBuffer.register_statistics``)
 Checkpoints written by plain mmengine still hold ``getattr`` and are refused by ``weights_only``;
 :func:`sanitize_checkpoint` rewrites one you trust.
 """
+
 from typing import List
 
 import numpy as np
@@ -22,8 +23,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 # The numeric dtypes a logged scalar or buffer can have.
-_NUMPY_DTYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-                 np.uint64, np.float16, np.float32, np.float64)
+_NUMPY_DTYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.float16,
+                 np.float32, np.float64)
 
 
 def _numpy_reconstructors() -> List[object]:

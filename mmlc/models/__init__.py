@@ -9,7 +9,7 @@ from .utils import (cell_centres, correspondence_grid, effective_rank, embedding
 
 __all__ = [
     'BYOLLocalContrast', 'ColourAugDataPreprocessor', 'DINO', 'DINOHead', 'DINOLocalContrast', 'DINONeck', 'LCLossHead',
-    'LocalBranch', 'LocalProjectionNeck', 'MoCoV3LocalContrast', 'TokenLocalProjectionNeck',
-    'cell_centres', 'correspondence_grid', 'effective_rank', 'embedding_std', 'inverse_correspondence_grid',
-    'local_contrastive_loss', 'local_mse_loss', 'patch_grid_size', 'patch_tokens_to_map'
+    'LocalBranch', 'LocalProjectionNeck', 'MoCoV3LocalContrast', 'TokenLocalProjectionNeck', 'cell_centres',
+    'correspondence_grid', 'effective_rank', 'embedding_std', 'inverse_correspondence_grid', 'local_contrastive_loss',
+    'local_mse_loss', 'patch_grid_size', 'patch_tokens_to_map'
 ]

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Backbones whose features are known in advance, and synthetic images, for the analysis tests."""
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -43,8 +44,8 @@ class PositionRBFBackbone(nn.Module):
         cells = F.avg_pool2d(x[:, :2], self.stride)  # (B, 2, h, w): red, green
         b, _, h, w = cells.shape
         pts = cells.permute(0, 2, 3, 1).reshape(b, h * w, 1, 2)  # (B, hw, 1, 2)
-        d2 = ((pts - self.anchors[None, None]) ** 2).sum(-1)  # (B, hw, K)
-        feat = torch.exp(-d2 / (2 * self.sigma ** 2))  # (B, hw, K)
+        d2 = ((pts - self.anchors[None, None])**2).sum(-1)  # (B, hw, K)
+        feat = torch.exp(-d2 / (2 * self.sigma**2))  # (B, hw, K)
         return (feat.permute(0, 2, 1).reshape(b, -1, h, w), )  # (B, K, h, w)
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Correspondence accuracy with backbones whose features are known, through the library and the tool."""
+
 import json
 import math
 import os.path as osp
@@ -81,8 +82,8 @@ def test_position_encoding_feature_finds_the_containing_cell_of_crops():
     # uint8 colours and bicubic resizing blur the borders a little, so allow a few misses at cell edges.
     extractor = DenseFeatureExtractor(PositionRBFBackbone(stride=16), **UNIT)
     images = [position_image(128, 128)] * 12
-    results = evaluate_pairs(extractor, prepare_pairs(images, mode='crop', size=128, colour=False, seed=0,
-                                                      crop_scale=(0.3, 1.0)))
+    results = evaluate_pairs(extractor,
+                             prepare_pairs(images, mode='crop', size=128, colour=False, seed=0, crop_scale=(0.3, 1.0)))
     summary = summarise(results)
     assert summary['num_cells'] > 12 * 10  # most crops cover many I_1 cells
     assert summary['accuracy'] >= 0.9
@@ -116,8 +117,11 @@ def test_tool_end_to_end_on_a_checkpoint_with_known_features(tmp_path):
     cfg = write_config(tmp_path / 'cfg.py', dict(type='PositionRBFBackbone', stride=16))
     ckpt = save_backbone_checkpoint(tmp_path / 'rbf.pth', PositionRBFBackbone(stride=16))
     out = tmp_path / 'acc.json'
-    report = tool.main([cfg, ckpt, '--data', str(data), '--size', '128', '--no-colour', '--out', str(out),
-                        '--device', 'cpu', '--no-progress'])
+    report = tool.main([
+        cfg, ckpt, '--data',
+        str(data), '--size', '128', '--no-colour', '--out',
+        str(out), '--device', 'cpu', '--no-progress'
+    ])
     assert report['summary']['accuracy'] == 1.0 and report['summary']['num_images'] == 3
     assert json.loads(out.read_text())['per_image'][0]['num_valid'] == 64
 
@@ -134,8 +138,11 @@ def test_tool_is_deterministic_under_seed_on_bundled_photos(tmp_path):
     ckpt = tmp_path / 'r18.pth'
     torch.save(torchvision.models.resnet18().state_dict(), ckpt)
     tool = load_script(TOOL)
-    args = ['auto', str(ckpt), '--data', skimage_data_dir(), '--max-images', '3', '--size', '64',
-            '--no-progress', '--mode', 'crop', '--stage', '2']
+    args = [
+        'auto',
+        str(ckpt), '--data',
+        skimage_data_dir(), '--max-images', '3', '--size', '64', '--no-progress', '--mode', 'crop', '--stage', '2'
+    ]
     first, second = tool.main(args + ['--seed', '1']), tool.main(args + ['--seed', '1'])
     assert first['per_image'] == second['per_image']
     assert first['summary']['num_images'] == 3

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Dense probe: IoU arithmetic (by hand and against mmseg's IoUMetric), patch labels, kNN voting, the linear
 probe and its lr sweep on synthetic features, and the tool end to end on a generated mmseg-layout folder."""
+
 import json
 import math
 import os.path as osp
@@ -13,10 +14,10 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from mmlc.analysis import (build_memory_bank, channel_stats, check_label_values, confusion_matrix,
-                           evaluate_score_maps, knn_class_scores, knn_score_maps, linear_logits, loss_plateaued,
-                           lr_sweep, patch_label_histograms, resize_labels, scores_as_dict, scores_from_confusion,
-                           split_indices, standardise, train_linear_probe)
+from mmlc.analysis import (build_memory_bank, channel_stats, check_label_values, confusion_matrix, evaluate_score_maps,
+                           knn_class_scores, knn_score_maps, linear_logits, loss_plateaued, lr_sweep,
+                           patch_label_histograms, resize_labels, scores_as_dict, scores_from_confusion, split_indices,
+                           standardise, train_linear_probe)
 from conftest import REPO_ROOT, load_script
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'dense_probe.py')
@@ -88,8 +89,9 @@ def test_iou_matches_mmseg_iou_metric_on_random_maps():
     for height, width in [(17, 23), (32, 32), (9, 40)]:
         label = torch.randint(0, 5, (height, width), generator=gen)
         label[torch.rand(height, width, generator=gen) < 0.15] = 255
-        pred = torch.where(torch.rand(height, width, generator=gen) < 0.6, label.clamp(max=4),
-                           torch.randint(0, 5, (height, width), generator=gen))
+        pred = torch.where(
+            torch.rand(height, width, generator=gen) < 0.6, label.clamp(max=4),
+            torch.randint(0, 5, (height, width), generator=gen))
         preds.append(pred)
         labels.append(label)
     conf = sum(confusion_matrix(p, g, num_classes) for p, g in zip(preds, labels))
@@ -106,8 +108,8 @@ def test_iou_matches_mmseg_iou_metric_on_random_maps():
     # Through the metric's public interface (percent, rounded to 2 decimals).
     metric = IoUMetric(ignore_index=255)
     metric.dataset_meta = dict(classes=[f'c{i}' for i in range(num_classes)])
-    metric.process({}, [dict(pred_sem_seg=dict(data=p[None]), gt_sem_seg=dict(data=g[None]))
-                        for p, g in zip(preds, labels)])
+    metric.process(
+        {}, [dict(pred_sem_seg=dict(data=p[None]), gt_sem_seg=dict(data=g[None])) for p, g in zip(preds, labels)])
     result = metric.compute_metrics(metric.results)
     assert result['mIoU'] == pytest.approx(100 * ours.miou, abs=0.006)
     assert result['mAcc'] == pytest.approx(100 * ours.macc, abs=0.006)
@@ -252,8 +254,8 @@ def test_split_indices():
 def test_linear_logits_is_a_1x1_convolution():
     gen = torch.Generator().manual_seed(0)
     feats, weight, bias = torch.randn(2, 5, 3, 4, generator=gen), torch.randn(7, 5, generator=gen), torch.randn(7)
-    np.testing.assert_allclose(linear_logits(feats, weight, bias), F.conv2d(feats, weight[:, :, None, None], bias),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        linear_logits(feats, weight, bias), F.conv2d(feats, weight[:, :, None, None], bias), rtol=1e-5, atol=1e-6)
 
 
 def test_loss_plateaued_by_hand():
@@ -278,8 +280,8 @@ def test_knn_class_scores_against_a_loop():
         np.testing.assert_allclose(row.numpy(), expected, rtol=1e-5, atol=1e-6)
     # A very low temperature is the nearest neighbour's label; k above the bank size is clipped.
     nearest = (F.normalize(queries, dim=1) @ keys.T).argmax(dim=1)
-    np.testing.assert_allclose(knn_class_scores(queries, keys, values, k=100, temperature=1e-4), values[nearest],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        knn_class_scores(queries, keys, values, k=100, temperature=1e-4), values[nearest], atol=1e-5)
 
 
 def test_memory_bank_drops_ignored_cells_and_caps_its_size():
@@ -303,7 +305,10 @@ COLOURS = ((0, 0, 255), (255, 0, 0), (0, 255, 0), (0, 255, 255), (255, 0, 255))
 def write_seg_split(root, split, num, size, seed, ext='.png', num_classes=3):
     """Write ``num`` images of an mmseg-layout split: a grey noisy background (class 0) with one noisy
     rectangle of each class 1..num_classes-1 in its colour (later ones on top); the top row of label
-    pixels is 255 (ignore). Also used by docs/dense_probe.md to generate its timing set."""
+    pixels is 255 (ignore).
+
+    Also used by docs/dense_probe.md to generate its timing set.
+    """
     rng = np.random.default_rng(seed)
     (root / 'img_dir' / split).mkdir(parents=True, exist_ok=True)
     (root / 'ann_dir' / split).mkdir(parents=True, exist_ok=True)
@@ -334,8 +339,13 @@ def test_tool_end_to_end_with_a_feature_cache(seg_root, tmp_path, monkeypatch):
     torch.save(torchvision.models.resnet18().state_dict(), ckpt)
     (tmp_path / 'classes.txt').write_text('background\nred\nblue\n')
     tool = load_script(TOOL)
-    common = ['auto', str(ckpt), '--data', str(seg_root), '--classes', str(tmp_path / 'classes.txt'), '--size', '64',
-              '--stage', '1', '--cache-dir', str(tmp_path / 'cache'), '--device', 'cpu', '--no-progress']
+    common = [
+        'auto',
+        str(ckpt), '--data',
+        str(seg_root), '--classes',
+        str(tmp_path / 'classes.txt'), '--size', '64', '--stage', '1', '--cache-dir',
+        str(tmp_path / 'cache'), '--device', 'cpu', '--no-progress'
+    ]
     linear = common + ['--lrs', '1e-3', '1e-2', '--epochs', '5', '--train-label-size', '32', '--val-fraction', '0.34']
     out = tmp_path / 'report.json'
     report = tool.main(linear + ['--out', str(out)])
@@ -378,8 +388,9 @@ def test_tool_end_to_end_with_a_feature_cache(seg_root, tmp_path, monkeypatch):
 
 
 def _run_tool(root, *extra):
-    return load_script(TOOL).main(['auto', 'missing.pth', '--data', str(root), '--num-classes', '3', '--no-progress',
-                                   *extra])
+    return load_script(TOOL).main(
+        ['auto', 'missing.pth', '--data',
+         str(root), '--num-classes', '3', '--no-progress', *extra])
 
 
 def test_tool_errors_on_bad_input(seg_root, monkeypatch):
@@ -402,6 +413,7 @@ def test_tool_errors_on_bad_input(seg_root, monkeypatch):
     mmcv.imwrite(np.zeros((32, 64), np.uint8), str(seg_root / 'ann_dir' / 'val' / '002.png'))
 
     class Extractor:  # stands in for the network: the size check happens while images are read
+
         def extract(self, images):
             return torch.zeros(len(images), 2, 1, 1)
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Feature extraction from the three checkpoint kinds, checked against the networks that wrote them."""
+
 import copy
 import os.path as osp
 
@@ -51,8 +52,8 @@ def test_torchvision_state_dict_gives_torchvision_features(tmp_path):
         extractor = build_feature_extractor(str(path), None, stage=stage)
         torch.testing.assert_close(extractor.extract(IMAGES), ref[stage], rtol=1e-4, atol=1e-4)
     # 'auto' is the same as no config.
-    torch.testing.assert_close(build_feature_extractor(str(path), 'auto').extract(IMAGES), ref[-1],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        build_feature_extractor(str(path), 'auto').extract(IMAGES), ref[-1], rtol=1e-4, atol=1e-4)
 
 
 def test_images_to_tensor_converts_bgr_and_normalises():
@@ -80,13 +81,21 @@ def test_unknown_layout_is_refused(tmp_path):
 
 
 def _byol_model():
-    neck = dict(type='NonLinearNeck', in_channels=512, hid_channels=64, out_channels=32, num_layers=2,
-                with_avg_pool=True, norm_cfg=dict(type='BN1d'))
+    neck = dict(
+        type='NonLinearNeck',
+        in_channels=512,
+        hid_channels=64,
+        out_channels=32,
+        num_layers=2,
+        with_avg_pool=True,
+        norm_cfg=dict(type='BN1d'))
     predictor = dict(neck, in_channels=32, with_avg_pool=False)
     return MODELS.build(
-        dict(type='BYOL', backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')), neck=neck,
-             head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'),
-                       predictor=predictor)))
+        dict(
+            type='BYOL',
+            backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')),
+            neck=neck,
+            head=dict(type='LatentPredictHead', loss=dict(type='CosineSimilarityLoss'), predictor=predictor)))
 
 
 def test_mmpretrain_byol_checkpoint_online_and_target(tmp_path):
@@ -133,13 +142,13 @@ def test_mmlc_checkpoint_backbone_stage_and_local_projection(tmp_path):
         feats = model.backbone(x)
         local_ref = model.local_neck(feats)[0]
     # With the config: stage -1 is the trained output, and the local projection matches.
-    torch.testing.assert_close(build_feature_extractor(str(path), DEMO_CONFIG).extract(IMAGES), feats[-1],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        build_feature_extractor(str(path), DEMO_CONFIG).extract(IMAGES), feats[-1], rtol=1e-4, atol=1e-4)
     local = build_feature_extractor(str(path), DEMO_CONFIG, use_local_neck=True).extract(IMAGES)
     torch.testing.assert_close(local, local_ref, rtol=1e-4, atol=1e-4)
     # Without a config the ResNet-18 and the neck are inferred from the weights, with the same result.
-    torch.testing.assert_close(build_feature_extractor(str(path), None, use_local_neck=True).extract(IMAGES),
-                               local_ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        build_feature_extractor(str(path), None, use_local_neck=True).extract(IMAGES), local_ref, rtol=1e-4, atol=1e-4)
     # An earlier stage: (B, 128, 8, 8) at 64 px for ResNet-18's stage 1.
     assert build_feature_extractor(str(path), DEMO_CONFIG, stage=1).extract(IMAGES).shape == (2, 128, 8, 8)
 
@@ -198,9 +207,12 @@ def test_extractor_from_model_matches_direct_forwards_of_each_part(to_rgb, norma
     model.eval()  # the reference: each part's own forward, in eval mode (BN running statistics)
     with torch.no_grad():
         online, target = model.backbone(x), model.target_net.module[0](x)
-        refs = {('online', False): online[-1], ('target', False): target[-1],
-                ('online', True): model.local_neck(online)[0],
-                ('target', True): model.target_local_neck.module(target)[0]}
+        refs = {
+            ('online', False): online[-1],
+            ('target', False): target[-1],
+            ('online', True): model.local_neck(online)[0],
+            ('target', True): model.target_local_neck.module(target)[0]
+        }
     model.train()
     assert not torch.allclose(refs['online', False], refs['target', False], atol=1e-3)
     assert not torch.allclose(refs['online', True], refs['target', True], atol=1e-3)
@@ -217,8 +229,10 @@ def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
     model = _live_mmlc_model(config, True, seed=5)
     x = _preprocessed(model)
     model.eval()
-    parts = {'online': (model.backbone, model.local_neck),
-             'target': (model.target_net.module[0], model.target_local_neck.module)}
+    parts = {
+        'online': (model.backbone, model.local_neck),
+        'target': (model.target_net.module[0], model.target_local_neck.module)
+    }
     with torch.no_grad():
         refs = {}
         for branch, (backbone, necks) in parts.items():
@@ -228,8 +242,8 @@ def test_extractor_from_multilevel_model_picks_the_stage_and_the_local_level():
     for branch, (feats, locals_) in refs.items():
         assert [f.shape[1] for f in feats] == [128, 256, 512]
         for index in (0, 1, -1):
-            torch.testing.assert_close(_extract_from_model(model, branch=branch, stage=index), feats[index],
-                                       rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                _extract_from_model(model, branch=branch, stage=index), feats[index], rtol=1e-4, atol=1e-4)
             local = _extract_from_model(model, branch=branch, use_local_neck=True, local_level=index)
             torch.testing.assert_close(local, locals_[index], rtol=1e-4, atol=1e-4)
 
@@ -238,5 +252,10 @@ def test_inferred_local_neck_is_the_papers_conv_bn_conv():
     # A ReLU leaves no trace in the weights: inference assumes the shipped configs' (and the paper's) reading.
     from mmlc.analysis import infer_local_neck_config
     state = {'conv1.weight': torch.zeros(6, 4, 1, 1), 'conv2.weight': torch.zeros(3, 6, 1, 1)}
-    assert infer_local_neck_config(state) == dict(type='LocalProjectionNeck', in_channels=4, hid_channels=6,
-                                                  out_channels=3, norm_cfg=dict(type='BN'), with_relu=False)
+    assert infer_local_neck_config(state) == dict(
+        type='LocalProjectionNeck',
+        in_channels=4,
+        hid_channels=6,
+        out_channels=3,
+        norm_cfg=dict(type='BN'),
+        with_relu=False)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Few-shot episodes, classifier and confidence interval; the tool on a synthetic ImageFolder."""
+
 import json
 import math
 import os.path as osp
@@ -89,8 +90,10 @@ def test_tool_on_a_torchvision_checkpoint(tmp_path):
     ckpt = tmp_path / 'r18.pth'
     torch.save(torchvision.models.resnet18().state_dict(), ckpt)
     tool = load_script(TOOL)
-    common = ['--ways', '3', '--shots', '2', '--queries', '3', '--episodes', '30', '--size', '64',
-              '--device', 'cpu', '--no-progress']
+    common = [
+        '--ways', '3', '--shots', '2', '--queries', '3', '--episodes', '30', '--size', '64', '--device', 'cpu',
+        '--no-progress'
+    ]
     _image_folder(tmp_path / 'sep', n_classes=4, per_class=6, seed=0, separable=True)
     out = tmp_path / 'fs.json'
     report = tool.main([str(ckpt), '--data', str(tmp_path / 'sep'), '--out', str(out)] + common)

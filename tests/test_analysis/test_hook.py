@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The online correspondence-accuracy hook: logs accuracy, same-position rate and collapse diagnostics of the
 parts its options select, changes nothing in the model or RNG."""
+
 import copy
 import glob
 import json
@@ -28,8 +29,12 @@ from conftest import BYOL_LC_DIR, DEMO_CONFIG, REPO_ROOT
 
 
 def _runner(model, name, work_dir=None):
-    return SimpleNamespace(model=model, message_hub=MessageHub.get_instance(name),
-                           logger=MMLogger.get_instance(name), iter=0, work_dir=work_dir)
+    return SimpleNamespace(
+        model=model,
+        message_hub=MessageHub.get_instance(name),
+        logger=MMLogger.get_instance(name),
+        iter=0,
+        work_dir=work_dir)
 
 
 def test_registered_and_held_out():
@@ -145,10 +150,10 @@ HOOK_CASES = [  # (model kind, hook options, expected accuracy)
 def _known_feature_model(kind: str):
     """A real BYOLLocalContrast (target_net = EMA of (backbone, neck), target_local_neck = EMA of local_neck)
     whose backbones and local necks are replaced by the known-feature parts above, with [0, 1] RGB inputs."""
-    config = DEMO_CONFIG if kind == 'single' else osp.join(BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_bundled-photos.py')
+    config = DEMO_CONFIG if kind == 'single' else osp.join(
+        BYOL_LC_DIR, 'byol-lc-multilevel_resnet18_1xb8-coslr-300i_bundled-photos.py')
     cfg = copy.deepcopy(Config.fromfile(config).model)
-    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.],
-                                 to_rgb=True)
+    cfg.data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.], to_rgb=True)
     model = MODELS.build(cfg)
     assert isinstance(model.local_neck, nn.ModuleList) == (kind == 'multilevel')
     model.backbone = _Outputs(PositionRBFBackbone(stride=16), ConstantBackbone(stride=16))
@@ -175,8 +180,8 @@ def test_hook_scores_the_part_its_options_select(tmp_path, kind, options, expect
         mmcv.imwrite(position_image(h, w), str(tmp_path / names[-1]))
     model = _known_feature_model(kind)
     runner = _runner(model, f'test_hook_known_{kind}_{sorted(options.items())}')
-    hook = CorrespondenceAccuracyHook(interval=2, data_root=str(tmp_path), names=names, size=96, colour=False,
-                                      **options)
+    hook = CorrespondenceAccuracyHook(
+        interval=2, data_root=str(tmp_path), names=names, size=96, colour=False, **options)
     hook.before_train(runner)  # as the Runner calls it: prepares the pairs and measures once
     for it in range(2):  # then measures after the 2nd iteration
         runner.iter = it
@@ -215,8 +220,8 @@ def test_hook_logs_same_position_local_part_collapse_and_a_jsonl(tmp_path, capsy
     assert [r['iter'] for r in rows] == [0, 2]  # after_train at iteration 2 reuses the last measurement
     assert rows[0]['map'] == '6x6' and rows[0]['chance'] == pytest.approx(1 / 36)
     assert rows[1]['local_per_image'] == {'0.png': 1.0, '1.png': 1.0}
-    hook_same = CorrespondenceAccuracyHook(interval=2, data_root=str(tmp_path), names=names, size=96,
-                                           colour=False, stage=0, name='corr_stage0')
+    hook_same = CorrespondenceAccuracyHook(
+        interval=2, data_root=str(tmp_path), names=names, size=96, colour=False, stage=0, name='corr_stage0')
     hook_same.before_train(runner)
     assert float(runner.message_hub.get_scalar('train/corr_stage0_same_pos').current()) == 0.
 
@@ -233,14 +238,18 @@ def test_hook_warns_on_odd_or_small_maps(tmp_path):
 
 def test_demo_training_logs_the_metric(tmp_path):
     # The demo config enables the hook; run two tiny iterations with it measuring every iteration.
-    opts = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1',
-            'train_dataloader.dataset.pipeline.1.size=64', 'train_cfg.max_iters=2',
-            'default_hooks.checkpoint.interval=2', 'custom_hooks.0.interval=1', 'custom_hooks.0.size=64',
-            'custom_hooks.1.size=64', 'custom_hooks.1.max_images=2']
+    opts = [
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=1', 'train_dataloader.dataset.pipeline.1.size=64', 'train_cfg.max_iters=2',
+        'default_hooks.checkpoint.interval=2', 'custom_hooks.0.interval=1', 'custom_hooks.0.size=64',
+        'custom_hooks.1.size=64', 'custom_hooks.1.max_images=2'
+    ]
     env = dict(__import__('os').environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), DEMO_CONFIG, '--work-dir', str(tmp_path),
-           '--cfg-options', *opts]
+    cmd = [
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), DEMO_CONFIG, '--work-dir',
+        str(tmp_path), '--cfg-options', *opts
+    ]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
@@ -262,11 +271,13 @@ def test_demo_training_logs_the_metric(tmp_path):
 MOCOV3_DIR = osp.join(REPO_ROOT, 'configs', 'mocov3_lc')
 
 
-@pytest.mark.parametrize('config,branch', [
-    ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),
-    ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'target'),
-    ('mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),  # class-token output, no local neck
-])
+@pytest.mark.parametrize(
+    'config,branch',
+    [
+        ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),
+        ('mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'target'),
+        ('mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py', 'online'),  # class-token output, no local neck
+    ])
 def test_hook_reads_vit_patch_tokens_and_the_class_token(config, branch):
     """MoCo v3 (+ LC) on a ViT: accuracy from the patch-token map, the global diagnostics from the class token
     through the projector, the local ones from the local neck on the patch map; checked against the same

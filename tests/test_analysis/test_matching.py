@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Ground-truth rules and matching, against hand-worked cases and loop references."""
+
 import math
 
 import pytest
@@ -84,8 +85,7 @@ def test_best_match_against_a_loop():
     for b in range(2):
         for n in range(12):
             a = f1[b, :, n // 4, n % 4]
-            sims = [float(a @ f2[b, :, m // 3, m % 3] / (a.norm() * f2[b, :, m // 3, m % 3].norm()))
-                    for m in range(6)]
+            sims = [float(a @ f2[b, :, m // 3, m % 3] / (a.norm() * f2[b, :, m // 3, m % 3].norm())) for m in range(6)]
             assert int(pred[b, n]) == max(range(6), key=lambda m: sims[m])
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The PNG writer and the visualisation tool."""
+
 import os.path as osp
 
 import mmcv
@@ -30,13 +31,12 @@ def test_drawn_cells_subsample_a_regular_grid():
 
 def test_png_has_the_documented_size(tmp_path):
     extractor = DenseFeatureExtractor(PositionRBFBackbone(stride=16), **UNIT)
-    pairs = prepare_pairs([position_image(96, 128)], mode='crop', size=128, colour=False, seed=0,
-                          crop_scale=(0.3, 0.6))
+    pairs = prepare_pairs([position_image(96, 128)], mode='crop', size=128, colour=False, seed=0, crop_scale=(0.3, 0.6))
     result = evaluate_pairs(extractor, pairs, keep_similarity=True)[0]
     for heatmap_cell, expected in ((None, (2 * 200, 2 * (200 + 20))), (27, (2 * 200, 3 * (200 + 20)))):
         path = tmp_path / f'map_{heatmap_cell}.png'
-        assert draw_correspondence(pairs[0], result, str(path), heatmap_cell=heatmap_cell, view_px=200,
-                                   title_px=20) == expected
+        assert draw_correspondence(
+            pairs[0], result, str(path), heatmap_cell=heatmap_cell, view_px=200, title_px=20) == expected
         with Image.open(path) as png:
             assert png.format == 'PNG' and png.size == expected
             pixels = np.asarray(png.convert('RGB'))
@@ -53,9 +53,11 @@ def test_tool_writes_one_png_per_image(tmp_path):
     torch.manual_seed(0)
     cfg = write_config(tmp_path / 'cfg.py', dict(type='PositionRBFBackbone', stride=16))
     ckpt = save_backbone_checkpoint(tmp_path / 'rbf.pth', PositionRBFBackbone(stride=16))
-    written = load_script(TOOL).main([cfg, ckpt, '--data', str(data), '--out-dir', str(tmp_path / 'out'),
-                                      '--size', '128', '--no-colour', '--heatmap-cell', 'centre',
-                                      '--view-px', '160'])
+    written = load_script(TOOL).main([
+        cfg, ckpt, '--data',
+        str(data), '--out-dir',
+        str(tmp_path / 'out'), '--size', '128', '--no-colour', '--heatmap-cell', 'centre', '--view-px', '160'
+    ])
     assert [osp.basename(p) for p in written] == ['000_img0_flip.png', '001_img1_flip.png']
     for path in written:
         with Image.open(path) as png:

@@ -2,6 +2,7 @@
 """The analysis tools on ViT checkpoints: every dense map is checked against mmpretrain's own
 ``out_type='featmap'`` forward of a ViT loaded with the same weights (an independent layout path), every local
 projection against the neck applied to that map."""
+
 import copy
 import os.path as osp
 
@@ -53,8 +54,8 @@ def _vit(out_type: str = 'raw', arch=ARCH, seed: int = 0, **kwargs) -> VisionTra
 
 def _featmap_twin(vit: nn.Module, out_indices=-1, arch=ARCH, **kwargs) -> VisionTransformer:
     """The reference: mmpretrain's own (B, C, h, w) output of the same weights."""
-    ref = VisionTransformer(arch=arch, img_size=64, patch_size=16, out_type='featmap', out_indices=out_indices,
-                            **kwargs)
+    ref = VisionTransformer(
+        arch=arch, img_size=64, patch_size=16, out_type='featmap', out_indices=out_indices, **kwargs)
     ref.load_state_dict(vit.state_dict())
     ref.eval()
     return ref
@@ -133,8 +134,9 @@ def test_heads_come_from_the_config_a_runner_checkpoint_stores(tmp_path):
     torch.manual_seed(3)
     vit = MODELS.build(dict(type='MoCoV3ViT', arch=arch, img_size=32, patch_size=16))
     vit.eval()
-    text = Config(dict(model=dict(type='MoCoV3', backbone=dict(type='MoCoV3ViT', arch=arch, img_size=32,
-                                                                  patch_size=16)))).pretty_text
+    text = Config(
+        dict(model=dict(type='MoCoV3', backbone=dict(type='MoCoV3ViT', arch=arch, img_size=32,
+                                                     patch_size=16)))).pretty_text
     path = _save(tmp_path / 'mocov3.pth', {f'backbone.{k}': v for k, v in vit.state_dict().items()}, text)
     images = [img[:32, :32] for img in IMAGES]
     out = build_feature_extractor(path, None).extract(images)
@@ -160,18 +162,20 @@ def test_local_projection_and_target_branch_without_config(tmp_path, norm, targe
         with torch.no_grad():
             ref_local = local((ref_map, ))[0]  # the neck on mmpretrain's map: (2, 16, 4, 4)
         out_map = build_feature_extractor(path, None, branch=branch, num_heads=2).extract(IMAGES)
-        out_local = build_feature_extractor(path, None, branch=branch, num_heads=2,
-                                            use_local_neck=True).extract(IMAGES)
+        out_local = build_feature_extractor(path, None, branch=branch, num_heads=2, use_local_neck=True).extract(IMAGES)
         torch.testing.assert_close(out_map, ref_map, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(out_local, ref_local, rtol=1e-5, atol=1e-5)
         assert out_local.shape == (2, 16, 4, 4)
-    assert not torch.allclose(out_local, build_feature_extractor(path, None, num_heads=2,
-                                                                 use_local_neck=True).extract(IMAGES), atol=1e-3)
+    assert not torch.allclose(
+        out_local, build_feature_extractor(path, None, num_heads=2, use_local_neck=True).extract(IMAGES), atol=1e-3)
 
 
 def test_config_gives_backbone_neck_and_normalisation(tmp_path):
     """A training-style config: the ViT outputs the class token (as MoCo v3's does), a SyncBN token neck, its
-    own normalisation. The extractor still returns the patch map, after that normalisation."""
+    own normalisation.
+
+    The extractor still returns the patch map, after that normalisation.
+    """
     mean, std = [10., 60., 120.], [30., 45., 70.]
     cfg_path = tmp_path / 'vit_lc.py'
     cfg_path.write_text(
@@ -184,21 +188,32 @@ def test_config_gives_backbone_neck_and_normalisation(tmp_path):
     ref_map = _reference(_featmap_twin(vit, out_indices=1), IMAGES, mean, std)[0]
     with torch.no_grad():
         ref_local = neck((ref_map, ))[0]
-    torch.testing.assert_close(build_feature_extractor(path, str(cfg_path), stage=1).extract(IMAGES), ref_map,
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        build_feature_extractor(path, str(cfg_path), stage=1).extract(IMAGES), ref_map, rtol=1e-5, atol=1e-5)
     # The neck reads the layer the config trained it on (out_indices=1), whatever --stage says.
     local = build_feature_extractor(path, str(cfg_path), use_local_neck=True).extract(IMAGES)
     torch.testing.assert_close(local, ref_local, rtol=1e-5, atol=1e-5)
 
 
 def test_mmpretrain_mocov3_checkpoint_online_and_momentum_encoder(tmp_path):
-    neck = dict(type='NonLinearNeck', in_channels=32, hid_channels=16, out_channels=8, num_layers=2,
-                with_avg_pool=False, norm_cfg=dict(type='BN1d'))
-    model_cfg = dict(type='MoCoV3', base_momentum=0.01,
-                     backbone=dict(type='MoCoV3ViT', arch=ARCH, img_size=64, patch_size=16),
-                     neck=neck,
-                     head=dict(type='MoCoV3Head', predictor=dict(neck, in_channels=8), temperature=0.2,
-                               loss=dict(type='CrossEntropyLoss', loss_weight=0.4)))
+    neck = dict(
+        type='NonLinearNeck',
+        in_channels=32,
+        hid_channels=16,
+        out_channels=8,
+        num_layers=2,
+        with_avg_pool=False,
+        norm_cfg=dict(type='BN1d'))
+    model_cfg = dict(
+        type='MoCoV3',
+        base_momentum=0.01,
+        backbone=dict(type='MoCoV3ViT', arch=ARCH, img_size=64, patch_size=16),
+        neck=neck,
+        head=dict(
+            type='MoCoV3Head',
+            predictor=dict(neck, in_channels=8),
+            temperature=0.2,
+            loss=dict(type='CrossEntropyLoss', loss_weight=0.4)))
     torch.manual_seed(4)
     model = MODELS.build(model_cfg)
     with torch.no_grad():
@@ -252,8 +267,8 @@ def test_extractor_from_a_live_vit_model_with_a_momentum_encoder():
         ref_map = _reference(_featmap_twin(backbone_copy), IMAGES)[0]
         with torch.no_grad():
             ref_local = neck_copy((ref_map, ))[0]
-        torch.testing.assert_close(extractor_from_model(model, branch=branch).extract(IMAGES), ref_map,
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            extractor_from_model(model, branch=branch).extract(IMAGES), ref_map, rtol=1e-5, atol=1e-5)
         local = extractor_from_model(model, branch=branch, use_local_neck=True).extract(IMAGES)
         torch.testing.assert_close(local, ref_local, rtol=1e-5, atol=1e-5)
     assert model.training and model.local_neck.training  # flags restored
@@ -273,12 +288,18 @@ def _vit_checkpoint_and_images(tmp_path):
 def test_correspondence_tool_on_a_vit_checkpoint(tmp_path):
     vit, path, data = _vit_checkpoint_and_images(tmp_path)
     tool = load_script(osp.join(REPO_ROOT, 'tools', 'analysis', 'correspondence_accuracy.py'))
-    report = tool.main(['auto', path, '--data', str(data), '--size', '64', '--num-heads', '2', '--device', 'cpu',
-                        '--no-progress', '--seed', '3'])
+    report = tool.main([
+        'auto', path, '--data',
+        str(data), '--size', '64', '--num-heads', '2', '--device', 'cpu', '--no-progress', '--seed', '3'
+    ])
     # The same pairs scored on mmpretrain's own featmap output of the same ViT.
     reference = DenseFeatureExtractor(_featmap_twin(vit))
-    pairs = prepare_pairs([load_image(str(data / f'{i}.png')) for i in range(3)], mode='flip', size=64,
-                          colour=True, seed=3, names=[f'{i}.png' for i in range(3)])
+    pairs = prepare_pairs([load_image(str(data / f'{i}.png')) for i in range(3)],
+                          mode='flip',
+                          size=64,
+                          colour=True,
+                          seed=3,
+                          names=[f'{i}.png' for i in range(3)])
     expected = evaluate_pairs(reference, pairs, progress=False)
     assert [r['accuracy'] for r in report['per_image']] == pytest.approx([r.accuracy for r in expected])
     assert [r['num_valid'] for r in report['per_image']] == [16, 16, 16]  # 4 x 4 patches at 64 px
@@ -291,7 +312,10 @@ def test_dense_probe_tool_on_a_vit_checkpoint(tmp_path):
     write_seg_split(root, 'train', 4, 64, seed=0)
     write_seg_split(root, 'val', 2, 64, seed=1)
     tool = load_script(osp.join(REPO_ROOT, 'tools', 'analysis', 'dense_probe.py'))
-    report = tool.main(['auto', path, '--data', str(root), '--num-classes', '3', '--size', '64', '--num-heads', '2',
-                        '--mode', 'knn', '--k', '3', '--device', 'cpu', '--no-progress'])
+    report = tool.main([
+        'auto', path, '--data',
+        str(root), '--num-classes', '3', '--size', '64', '--num-heads', '2', '--mode', 'knn', '--k', '3', '--device',
+        'cpu', '--no-progress'
+    ])
     assert report['feature_shape'] == [32, 4, 4]  # the patch map of the last layer, class token excluded
     assert report['knn']['bank_size'] == 4 * 16 and 0 <= report['mIoU'] <= 1

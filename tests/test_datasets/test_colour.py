@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """FastColorJitter and its numpy enhancements against mmcv's Pillow-backend functions, pixel for pixel."""
+
 import copy
 import random
 import warnings
@@ -52,15 +53,16 @@ def test_hue_tables_equal_the_exact_conversions():
     h, s, _ = colour.rgb_to_pil_hsv(hi, mid, lo)
     np.testing.assert_array_equal(tables.hs[codes], (h.astype(np.uint16) << 8) | s)
     r, g, b = colour.pil_hsv_to_rgb(hi, mid, lo)
-    np.testing.assert_array_equal(tables.bgr[codes], b.astype(np.uint32) | (g.astype(np.uint32) << 8)
+    np.testing.assert_array_equal(tables.bgr[codes],
+                                  b.astype(np.uint32) | (g.astype(np.uint32) << 8)
                                   | (r.astype(np.uint32) << 16))
 
 
 def test_pillow_hsv_worked_by_hand():
     # Pure red: h 0, s 255, v 255; (r, g, b) = (0, 128, 255): blue is max, h = 4 + gc - rc = 4 + 127/255 - 1 ->
     # (3 + 127/255) / 6 * 255 = 148.67 -> 148, s = 255.
-    h, s, v = colour.rgb_to_pil_hsv(np.array([255, 0, 10], np.uint8), np.array([0, 128, 10], np.uint8),
-                                    np.array([0, 255, 10], np.uint8))
+    h, s, v = colour.rgb_to_pil_hsv(
+        np.array([255, 0, 10], np.uint8), np.array([0, 128, 10], np.uint8), np.array([0, 255, 10], np.uint8))
     assert h.tolist() == [0, 148, 0] and s.tolist() == [255, 255, 0] and v.tolist() == [255, 255, 10]
     # Hue 85 (one third of the circle) at full saturation and value is pure green in Pillow's 8-bit HSV.
     r, g, b = colour.pil_hsv_to_rgb(np.array([85], np.uint8), np.array([255], np.uint8), np.array([255], np.uint8))
@@ -89,8 +91,8 @@ def test_luma_and_blend_by_hand():
 
 
 def _jitter_cfg(fast: bool) -> dict:
-    return dict(type='FastColorJitter' if fast else 'ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
-                hue=0.1)
+    return dict(
+        type='FastColorJitter' if fast else 'ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
 
 
 def test_fast_color_jitter_draws_and_returns_what_mmpretrain_does(photo):
@@ -138,8 +140,8 @@ def test_box_blur_radius_and_kernel_by_hand():
     # An integer radius is a plain box: 2 r + 1 equal taps (ww = floor(2**24 / 5)), ends (1 - 5 ww / 2**24) / 2.
     kernel = colour.box_blur_kernel(2.0)
     ww = (1 << 24) // 5
-    np.testing.assert_allclose(kernel, np.array([((1 << 24) - 5 * ww) // 2] + [ww] * 5 + [((1 << 24) - 5 * ww) // 2])
-                               / (1 << 24), rtol=1e-6)
+    np.testing.assert_allclose(
+        kernel, np.array([((1 << 24) - 5 * ww) // 2] + [ww] * 5 + [((1 << 24) - 5 * ww) // 2]) / (1 << 24), rtol=1e-6)
     assert kernel.sum() == pytest.approx(1., abs=1e-6)
     # A constant image stays constant; an impulse spreads symmetrically.
     flat = np.full((9, 9, 3), 77, np.uint8)
@@ -155,8 +157,8 @@ def test_box_blur_radius_and_kernel_by_hand():
 def test_fast_gaussian_blur_draws_what_mmpretrain_does(photo):
     cfg = dict(magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        slow, fast = TRANSFORMS.build(dict(type='GaussianBlur', **cfg)), TRANSFORMS.build(dict(type='FastGaussianBlur',
-                                                                                               **cfg))
+        slow, fast = TRANSFORMS.build(dict(type='GaussianBlur',
+                                           **cfg)), TRANSFORMS.build(dict(type='FastGaussianBlur', **cfg))
     applied = 0
     for seed in range(10):
         np.random.seed(seed)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """LoadImageOrSkip: a bad file is logged and skipped, and the dataset serves another image instead."""
+
 import cv2
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmlc  # noqa: F401
-from mmlc.datasets import LoadImageOrSkip, BundledPhotos
+from mmlc.datasets import BundledPhotos, LoadImageOrSkip
 
 
 @pytest.fixture
@@ -42,8 +43,10 @@ def test_unreadable_images_are_skipped_with_a_warning(images, name, capfd):
 
 def test_dataset_draws_another_sample_instead(images):
     init_default_scope('mmpretrain')
-    dataset = BundledPhotos(names=['corrupt.jpg', 'good.png'], data_root=str(images),
-                            pipeline=[dict(type='LoadImageOrSkip'), dict(type='PackInputs')])
+    dataset = BundledPhotos(
+        names=['corrupt.jpg', 'good.png'],
+        data_root=str(images),
+        pipeline=[dict(type='LoadImageOrSkip'), dict(type='PackInputs')])
     for _ in range(5):  # whichever index is asked for, the good image comes back
         assert dataset[0]['data_samples'].img_path.endswith('good.png')
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """PairedCorrespondenceTransform end to end: pixels of I_c and I_sc agree where the grid says they do."""
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,12 @@ def coordinate_image(h, w):
 
 def _make(size=64, flip_prob=0.5, **kwargs):
     return PairedCorrespondenceTransform(
-        size=size, flip_prob=flip_prob, c_pipeline=[], sc_pipeline=[], interpolation='bilinear', backend='cv2',
+        size=size,
+        flip_prob=flip_prob,
+        c_pipeline=[],
+        sc_pipeline=[],
+        interpolation='bilinear',
+        backend='cv2',
         **kwargs)
 
 
@@ -37,8 +43,9 @@ def test_views_agree_at_corresponding_points(seed, flip_prob):
     assert out['sc_flip'] is bool(flip_prob) and out['src_shape'] == (h, w)
 
     # Treat every I_c pixel as a cell: the grid says where its centre lands in I_sc.
-    grid = correspondence_grid(torch.from_numpy(out['sc_box'])[None], torch.tensor([out['sc_flip']]),
-                               torch.tensor([[h, w]]), (size, size))[0].numpy()  # (size, size, 2)
+    grid = correspondence_grid(
+        torch.from_numpy(out['sc_box'])[None], torch.tensor([out['sc_flip']]), torch.tensor([[h, w]]),
+        (size, size))[0].numpy()  # (size, size, 2)
     inside = (np.abs(grid) <= 0.9).all(-1)  # keep off the border where resampling clamps
     assert inside.sum() > 50
     # Grid -> I_sc pixel coordinates, then nearest pixel.
@@ -102,8 +109,10 @@ def test_images_smaller_than_size(h, w):
     assert all(v.shape == (16, 16, 3) for v in out['img'])
 
 
-@pytest.mark.parametrize('img', [np.zeros((0, 5, 3), np.uint8), np.zeros((5, 5, 2), np.uint8),
-                                 np.zeros((5, 5, 3), np.float32)])
+@pytest.mark.parametrize(
+    'img', [np.zeros((0, 5, 3), np.uint8),
+            np.zeros((5, 5, 2), np.uint8),
+            np.zeros((5, 5, 3), np.float32)])
 def test_unusable_images_raise_a_clear_error(img):
     with pytest.raises(ValueError, match='image'):
         _make(size=8)(dict(img=img, img_path='bad.png'))

@@ -2,6 +2,7 @@
 """Every downstream benchmark config, run by mmengine's Runner on tiny generated data: the pretrained
 backbone is loaded whole, one training step and one test step run, the test log yields the protocol's
 metrics, and frozen variants leave the backbone untouched while the rest trains."""
+
 import glob
 import os.path as osp
 from typing import Dict
@@ -46,10 +47,21 @@ def data_root(tmp_path_factory):
     voc = osp.join(root, 'voc')
     write_coco(voc, 'trainval.json', 'VOC2007/JPEGImages', VOC_CLASSES, seed=5)
     write_coco(voc, 'test.json', 'VOC2007/test', VOC_CLASSES, n_images=1, seed=6)
-    write_seg(osp.join(root, 'voc_seg'), 'JPEGImages', 'SegmentationClass', '.jpg', '.png',
-              split_file='ImageSets/Segmentation/train.txt', seed=7)
-    write_seg(osp.join(root, 'cityscapes'), 'leftImg8bit/train/aachen', 'gtFine/train/aachen', '_leftImg8bit.png',
-              '_gtFine_labelTrainIds.png', seed=8)
+    write_seg(
+        osp.join(root, 'voc_seg'),
+        'JPEGImages',
+        'SegmentationClass',
+        '.jpg',
+        '.png',
+        split_file='ImageSets/Segmentation/train.txt',
+        seed=7)
+    write_seg(
+        osp.join(root, 'cityscapes'),
+        'leftImg8bit/train/aachen',
+        'gtFine/train/aachen',
+        '_leftImg8bit.png',
+        '_gtFine_labelTrainIds.png',
+        seed=8)
     return root
 
 
@@ -57,15 +69,17 @@ def _tiny(cfg: Config, name: str, root: str, work_dir: str) -> Config:
     """The config on the tiny dataset of its kind (picked from the config name)."""
     if 'keypoint' in name:
         ann = osp.join(root, 'coco', 'annotations')
-        train = dict(data_root=osp.join(root, 'coco'), ann_file='annotations/kp_train.json',
-                     data_prefix=dict(img='train2017_kp/'))
-        test = dict(data_root=osp.join(root, 'coco'), ann_file='annotations/kp_val.json',
-                    data_prefix=dict(img='val2017_kp/'))
+        train = dict(
+            data_root=osp.join(root, 'coco'),
+            ann_file='annotations/kp_train.json',
+            data_prefix=dict(img='train2017_kp/'))
+        test = dict(
+            data_root=osp.join(root, 'coco'), ann_file='annotations/kp_val.json', data_prefix=dict(img='val2017_kp/'))
         return shrink_config(cfg, work_dir, train, test, ann_test=osp.join(ann, 'kp_val.json'))
     if 'coco' in name and 'voc' not in name:
         ann = osp.join(root, 'coco', 'annotations')
-        train = dict(data_root=osp.join(root, 'coco'), ann_file='annotations/train.json',
-                     data_prefix=dict(img='train2017/'))
+        train = dict(
+            data_root=osp.join(root, 'coco'), ann_file='annotations/train.json', data_prefix=dict(img='train2017/'))
         test = dict(data_root=osp.join(root, 'coco'), ann_file='annotations/val.json', data_prefix=dict(img='val2017/'))
         return shrink_config(cfg, work_dir, train, test, ann_test=osp.join(ann, 'val.json'))
     if 'voc0712' in name:
@@ -74,12 +88,15 @@ def _tiny(cfg: Config, name: str, root: str, work_dir: str) -> Config:
         test = dict(data_root=voc, ann_file='annotations/test.json', data_prefix=dict(img='VOC2007/test/'))
         return shrink_config(cfg, work_dir, train, test, ann_test=osp.join(voc, 'annotations', 'test.json'))
     if 'voc12aug' in name:
-        seg = dict(data_root=osp.join(root, 'voc_seg'), ann_file='ImageSets/Segmentation/train.txt',
-                   data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
+        seg = dict(
+            data_root=osp.join(root, 'voc_seg'),
+            ann_file='ImageSets/Segmentation/train.txt',
+            data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
         return shrink_config(cfg, work_dir, seg, seg)
     assert 'cityscapes' in name, name
-    seg = dict(data_root=osp.join(root, 'cityscapes'),
-               data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'))
+    seg = dict(
+        data_root=osp.join(root, 'cityscapes'),
+        data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'))
     return shrink_config(cfg, work_dir, seg, seg)
 
 
@@ -164,8 +181,9 @@ def test_mini_coco_configs_read_the_subset_tool_output(pct):
 def test_evaluators_report_the_papers_metrics():
     det = osp.join(BENCH_DIR, 'mmdetection')
     voc = Config.fromfile(osp.join(det, 'faster-rcnn_r50_fpn_8xb2-24k_voc0712-cocofmt.py')).test_evaluator
-    assert voc == dict(type='CocoMetric', ann_file='data/VOCdevkit/annotations/voc07_test.json', metric='bbox',
-                       format_only=False)  # COCO-style AP/AP50/AP75 on test07
+    assert voc == dict(
+        type='CocoMetric', ann_file='data/VOCdevkit/annotations/voc07_test.json', metric='bbox',
+        format_only=False)  # COCO-style AP/AP50/AP75 on test07
     kp = Config.fromfile(osp.join(det, 'keypoint-rcnn_r50_fpn_8xb2-90k_coco.py'))
     assert kp.test_evaluator.type == 'CocoKeypointMetric' and kp.train_cfg.max_iters == 90000
     mask = Config.fromfile(osp.join(det, 'mask-rcnn_r50_fpn_8xb2-1x_coco.py'))

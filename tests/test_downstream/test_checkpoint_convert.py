@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Backbone export: selection, the weights_only round trip, torchvision equivalence, detectron2 names."""
+
 import os.path as osp
 import pickle
 import subprocess
@@ -32,16 +33,27 @@ def _run_tool(*args):
 def test_tool_command_line(runner_ckpt, tmp_path):
     path, backbone = runner_ckpt
     out = tmp_path / 'r50.pth'
-    proc = subprocess.run([sys.executable, TOOL, path, str(out)], capture_output=True, text=True, timeout=300,
-                          env={'PATH': '/usr/bin:/bin', 'OMP_NUM_THREADS': '1'}, cwd=str(tmp_path))
+    proc = subprocess.run([sys.executable, TOOL, path, str(out)],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env={
+                              'PATH': '/usr/bin:/bin',
+                              'OMP_NUM_THREADS': '1'
+                          },
+                          cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f'wrote {len(backbone)} online backbone tensors (mmpretrain layout)' in proc.stdout
     assert torch.load(out, weights_only=True).keys() == backbone.keys()
 
 
 def test_extract_selects_one_backbone_and_prefix():
-    sd = {'backbone.conv1.weight': torch.zeros(1), 'target_net.module.0.conv1.weight': torch.ones(1),
-          'target_net.module.1.mlp.0.weight': torch.full((1, ), 2.), 'neck.mlp.0.weight': torch.full((1, ), 3.)}
+    sd = {
+        'backbone.conv1.weight': torch.zeros(1),
+        'target_net.module.0.conv1.weight': torch.ones(1),
+        'target_net.module.1.mlp.0.weight': torch.full((1, ), 2.),
+        'neck.mlp.0.weight': torch.full((1, ), 3.)
+    }
     assert list(extract_backbone(sd)) == ['conv1.weight'] and extract_backbone(sd)['conv1.weight'].item() == 0
     assert extract_backbone(sd, 'target')['conv1.weight'].item() == 1
     assert list(extract_backbone(sd, 'target', keep_prefix=True)) == ['backbone.conv1.weight']
@@ -126,8 +138,9 @@ def test_tool_round_trips_into_mmdet_and_mmseg_backbones(runner_ckpt, tmp_path):
     assert set(torch.load(prefixed, weights_only=True)) == {f'backbone.{k}' for k in backbone}
     torch.testing.assert_close(torch.load(target, weights_only=True)['conv1.weight'], backbone['conv1.weight'] + 1)
 
-    for module in (mmdet_models.backbones.ResNet(depth=50), mmseg_models.backbones.ResNet(
-            depth=50, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), contract_dilation=True)):
+    for module in (mmdet_models.backbones.ResNet(depth=50),
+                   mmseg_models.backbones.ResNet(
+                       depth=50, dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), contract_dilation=True)):
         result = module.load_state_dict(sd, strict=False)
         assert not result.missing_keys and not result.unexpected_keys
 

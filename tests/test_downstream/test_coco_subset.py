@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Mini-COCO subsets (Table 9): size, consistency, determinism, and the command-line tool."""
+
 import json
 import random
 

@@ -16,11 +16,11 @@ import torch
 pytest.importorskip('mmdet')
 pytest.importorskip('pycocotools')
 
-from mmdet.structures import DetDataSample  # noqa: E402
-from mmengine.evaluator import Evaluator  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
+from mmdet.structures import DetDataSample
+from mmengine.evaluator import Evaluator
+from mmengine.structures import InstanceData
 
-from mmlc.downstream.keypoints import CocoKeypointMetric  # noqa: E402
+from mmlc.downstream.keypoints import CocoKeypointMetric
 
 NAMES = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder', 'left_elbow',
          'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
@@ -49,16 +49,30 @@ def _flat(kp, vis):
 @pytest.fixture
 def ann_file(tmp_path):
     anns = [
-        dict(id=1, image_id=1, category_id=1, bbox=[10, 8, 8, 9], area=AREA, iscrowd=0, num_keypoints=17,
-             keypoints=_flat(KP1, VIS1)),
-        dict(id=2, image_id=2, category_id=1, bbox=[20, 20, 8, 9], area=AREA, iscrowd=0,
-             num_keypoints=sum(v > 0 for v in VIS2), keypoints=_flat(KP2, VIS2)),
+        dict(
+            id=1,
+            image_id=1,
+            category_id=1,
+            bbox=[10, 8, 8, 9],
+            area=AREA,
+            iscrowd=0,
+            num_keypoints=17,
+            keypoints=_flat(KP1, VIS1)),
+        dict(
+            id=2,
+            image_id=2,
+            category_id=1,
+            bbox=[20, 20, 8, 9],
+            area=AREA,
+            iscrowd=0,
+            num_keypoints=sum(v > 0 for v in VIS2),
+            keypoints=_flat(KP2, VIS2)),
     ]
-    coco = dict(images=[dict(id=1, file_name='1.jpg', height=40, width=40),
-                        dict(id=2, file_name='2.jpg', height=40, width=40)],
-                annotations=anns,
-                categories=[dict(id=1, name='person', supercategory='person', keypoints=list(NAMES),
-                                 skeleton=SKELETON)])
+    coco = dict(
+        images=[dict(id=1, file_name='1.jpg', height=40, width=40),
+                dict(id=2, file_name='2.jpg', height=40, width=40)],
+        annotations=anns,
+        categories=[dict(id=1, name='person', supercategory='person', keypoints=list(NAMES), skeleton=SKELETON)])
     path = tmp_path / 'person_keypoints.json'
     path.write_text(json.dumps(coco))
     return str(path)
@@ -74,7 +88,8 @@ def _sample(img_id, people):
     """A model output as mmdet's test loop hands it to the evaluator: one DetDataSample per image.
 
     ``people`` is a list of (score, 17 (x, y) keypoints); the third keypoint column (a heatmap probability)
-    is set to 1 - score so that a metric ranking detections by it instead of by ``scores`` would differ."""
+    is set to 1 - score so that a metric ranking detections by it instead of by ``scores`` would differ.
+    """
     pred = InstanceData()
     pred.bboxes = torch.zeros((len(people), 4))
     pred.scores = torch.tensor([s for s, _ in people], dtype=torch.float32)
@@ -95,8 +110,10 @@ def _evaluate(ann_file, samples):
 def _oks(pred_coco, gt_coco, vis, area=AREA):
     """Naive OKS (COCO keypoint-eval definition): mean over labelled keypoints of exp(-d^2 / (2 s^2 k^2)),
     s^2 = area, k = 2 sigma."""
-    terms = [math.exp(-((px - gx)**2 + (py - gy)**2) / (2 * area * (2 * sig)**2))
-             for (px, py), (gx, gy), v, sig in zip(pred_coco, gt_coco, vis, SIGMAS) if v > 0]
+    terms = [
+        math.exp(-((px - gx)**2 + (py - gy)**2) / (2 * area * (2 * sig)**2))
+        for (px, py), (gx, gy), v, sig in zip(pred_coco, gt_coco, vis, SIGMAS) if v > 0
+    ]
     return sum(terms) / len(terms)
 
 
@@ -115,12 +132,14 @@ def test_exact_predictions_score_one(ann_file):
     assert res['coco/keypoints_mAP_l'] == -1.0
 
 
-@pytest.mark.parametrize('dx, dy, ap, ap50, ap75', [
-    # d^2 = 1 at every keypoint: OKS = 0.578 (in [0.55, 0.60)) -> matched at t = 0.50, 0.55 only.
-    (1., 0., 0.2, 1.0, 0.0),
-    # d^2 = 4: OKS = 0.249 < 0.5 -> never matched.
-    (0., 2., 0.0, 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    'dx, dy, ap, ap50, ap75',
+    [
+        # d^2 = 1 at every keypoint: OKS = 0.578 (in [0.55, 0.60)) -> matched at t = 0.50, 0.55 only.
+        (1., 0., 0.2, 1.0, 0.0),
+        # d^2 = 4: OKS = 0.249 < 0.5 -> never matched.
+        (0., 2., 0.0, 0.0, 0.0),
+    ])
 def test_shifted_predictions_lose_ap_by_oks(ann_file, dx, dy, ap, ap50, ap75):
     gt = [(float(x), float(y)) for x, y in KP1]
     oks = _oks([(x + dx, y + dy) for x, y in gt], gt, VIS1)
@@ -178,12 +197,15 @@ def test_detections_are_ranked_by_score(ann_file):
 
 def test_no_detections_score_zero(ann_file):
     """With ground truth but no detection at all, recall is 0 at every threshold: AP is 0 (pycocotools
-    itself cannot load an empty result list, so the metric answers this case without it). An image
-    without keypoint predictions (mmdet's empty-result path fills ``masks``, not ``keypoints``) is fine."""
+    itself cannot load an empty result list, so the metric answers this case without it).
+
+    An image
+    without keypoint predictions (mmdet's empty-result path fills ``masks``, not ``keypoints``) is fine.
+    """
     empty = _sample(1, [])
     no_kp = DetDataSample(metainfo=dict(img_id=2))
-    no_kp.pred_instances = InstanceData(bboxes=torch.zeros((0, 4)), scores=torch.zeros(0),
-                                        labels=torch.zeros(0, dtype=torch.long))
+    no_kp.pred_instances = InstanceData(
+        bboxes=torch.zeros((0, 4)), scores=torch.zeros(0), labels=torch.zeros(0, dtype=torch.long))
     res = _evaluate(ann_file, [empty, no_kp])
     for name in ('keypoints_mAP', 'keypoints_mAP_50', 'keypoints_mAP_75'):
         assert res[f'coco/{name}'] == 0.0

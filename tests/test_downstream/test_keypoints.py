@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Keypoint R-CNN pieces (Table 8): geometry by hand, the loss against a loop, the pipeline on a sample."""
+
 import math
 
 import numpy as np
@@ -8,9 +9,9 @@ import torch
 
 pytest.importorskip('mmdet')
 
-from mmlc.downstream.keypoints import (COCO_FLIP_INDICES, KeypointRCNNHead, KeypointsFollowGeometry,  # noqa: E402
-                                       coco_to_continuous, heatmaps_to_keypoints, keypoint_heatmap_targets,
-                                       keypoint_loss, transform_keypoints)
+from mmlc.downstream.keypoints import (COCO_FLIP_INDICES, KeypointRCNNHead, KeypointsFollowGeometry, coco_to_continuous,
+                                       heatmaps_to_keypoints, keypoint_heatmap_targets, keypoint_loss,
+                                       transform_keypoints)
 
 
 def test_coco_to_continuous():
@@ -44,8 +45,12 @@ def test_keypoints_follow_mmdet_resize_and_flip_like_boxes():
     from mmdet.structures.bbox import HorizontalBoxes
     img = np.zeros((60, 80, 3), np.uint8)
     kp = coco_to_continuous(np.array([[[9.5, 19.5, 2], [0, 0, 0], [29.5, 39.5, 2]]], np.float32))  # box corners
-    results = dict(img=img, img_shape=(60, 80), ori_shape=(60, 80), gt_keypoints=kp,
-                   gt_bboxes=HorizontalBoxes(torch.tensor([[10., 20., 30., 40.]])))
+    results = dict(
+        img=img,
+        img_shape=(60, 80),
+        ori_shape=(60, 80),
+        gt_keypoints=kp,
+        gt_bboxes=HorizontalBoxes(torch.tensor([[10., 20., 30., 40.]])))
     results = Resize(scale=(40, 30), keep_ratio=True)(results)
     results = RandomFlip(prob=1.0)(results)
     results = KeypointsFollowGeometry(flip_indices=(0, 2, 1))(results)
@@ -106,9 +111,13 @@ def test_decode_inverts_the_targets():
     """A one-hot heatmap at a keypoint's target cell decodes to within one cell of the keypoint."""
     torch.manual_seed(1)
     rois = torch.tensor([[5., 8., 117., 64.], [0., 0., 30., 90.]])
-    kp = torch.stack([torch.stack([rois[:, 0] + (rois[:, 2] - rois[:, 0]) * torch.rand(2),
-                                   rois[:, 1] + (rois[:, 3] - rois[:, 1]) * torch.rand(2),
-                                   torch.full((2, ), 2.)], -1) for _ in range(5)], 1)  # (2, 5, 3)
+    kp = torch.stack([
+        torch.stack([
+            rois[:, 0] + (rois[:, 2] - rois[:, 0]) * torch.rand(2), rois[:, 1] +
+            (rois[:, 3] - rois[:, 1]) * torch.rand(2),
+            torch.full((2, ), 2.)
+        ], -1) for _ in range(5)
+    ], 1)  # (2, 5, 3)
     targets, valid = keypoint_heatmap_targets(kp, rois, 56)
     assert valid.all()
     logits = torch.full((2, 5, 56 * 56), -20.)
@@ -170,8 +179,8 @@ def test_head_predict_decodes_a_peak_by_hand():
     torch.testing.assert_close(res.keypoints[0, 5, :2], torch.tensor([10.25, 181.]))
     torch.testing.assert_close(res.keypoints[1, 3, :2], torch.tensor([(10.2 + 10.5 * 21.2 / 22) / 2, 31.]))
     m = 0.59375 * P
-    assert res.keypoints[0, 0, 2].item() == pytest.approx(1 / (math.exp(P - m) + (56 * 56 - 1) * math.exp(-m)),
-                                                          rel=1e-5)
+    assert res.keypoints[0, 0, 2].item() == pytest.approx(
+        1 / (math.exp(P - m) + (56 * 56 - 1) * math.exp(-m)), rel=1e-5)
     # Without rescale the keypoints stay in the network-input frame.
     results = InstanceData(bboxes=bboxes.clone(), scores=torch.ones(2), labels=torch.zeros(2, dtype=torch.long))
     [res] = head.predict_by_feat((logits, ), [results], [dict(scale_factor=(2.0, 0.5))], None, rescale=False)
@@ -184,12 +193,16 @@ def test_dataset_keeps_each_instance_with_its_own_keypoints(tmp_path):
 
     from mmlc.downstream.keypoints import CocoKeypointDataset
     kp = [[float(a), float(a), 2.0] * 17 for a in (1, 2, 3, 4)]
-    anns = [dict(id=1, image_id=1, category_id=1, bbox=[0, 0, 0.5, 5], area=2.5, iscrowd=0, keypoints=kp[0]),  # w < 1
-            dict(id=2, image_id=1, category_id=1, bbox=[1, 1, 5, 5], area=25, iscrowd=0, keypoints=kp[1]),
-            dict(id=3, image_id=1, category_id=1, bbox=[2, 2, 5, 5], area=25, iscrowd=1, keypoints=kp[2]),  # crowd
-            dict(id=4, image_id=1, category_id=1, bbox=[30, 30, 5, 5], area=25, iscrowd=0, keypoints=kp[3])]  # outside
-    coco = dict(images=[dict(id=1, file_name='a.jpg', height=20, width=20)], annotations=anns,
-                categories=[dict(id=1, name='person')])
+    anns = [
+        dict(id=1, image_id=1, category_id=1, bbox=[0, 0, 0.5, 5], area=2.5, iscrowd=0, keypoints=kp[0]),  # w < 1
+        dict(id=2, image_id=1, category_id=1, bbox=[1, 1, 5, 5], area=25, iscrowd=0, keypoints=kp[1]),
+        dict(id=3, image_id=1, category_id=1, bbox=[2, 2, 5, 5], area=25, iscrowd=1, keypoints=kp[2]),  # crowd
+        dict(id=4, image_id=1, category_id=1, bbox=[30, 30, 5, 5], area=25, iscrowd=0, keypoints=kp[3])
+    ]  # outside
+    coco = dict(
+        images=[dict(id=1, file_name='a.jpg', height=20, width=20)],
+        annotations=anns,
+        categories=[dict(id=1, name='person')])
     (tmp_path / 'kp.json').write_text(json.dumps(coco))
     ds = CocoKeypointDataset(data_root=str(tmp_path), ann_file='kp.json', data_prefix=dict(img=''), pipeline=[])
     instances = ds.get_data_info(0)['instances']

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The results-table writer on sample mmengine logs (real ones are parsed in test_benchmark_configs.py)."""
+
 import os
 
 import pytest
@@ -38,8 +39,8 @@ def test_parse_takes_the_last_finished_test():
 
 
 def test_protocol_values_scale_and_missing_keys():
-    box = Protocol('box', '1', 'a.py', 'mmdetection', ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'),
-                   100.0, (1., 2., 3.))
+    box = Protocol('box', '1', 'a.py', 'mmdetection', ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'), 100.0,
+                   (1., 2., 3.))
     kp = Protocol('kp', '8', 'b.py', 'mmdetection', ('coco/keypoints_mAP', ), 100.0, (1., ))
     assert protocol_values(box, parse_test_metrics(DET_LOG)) == pytest.approx([39.5, 59.1, 42.3])
     assert protocol_values(kp, parse_test_metrics(DET_LOG)) is None
@@ -51,8 +52,10 @@ def test_render_by_hand():
                    100.0, (40.6, 60.4, 43.6))
     seg = Protocol('VOC seg', '3', 'b.py', 'mmsegmentation', ('mIoU', ), 1.0, (72.1, ))
     missing = Protocol('not run', '9', 'c.py', 'mmdetection', box.metrics, 100.0, (23.3, 37.4, 25.0))
-    table = render_table([box, seg, missing], {'COCO box': parse_test_metrics(DET_LOG),
-                                               'VOC seg': parse_test_metrics(SEG_LOG)})
+    table = render_table([box, seg, missing], {
+        'COCO box': parse_test_metrics(DET_LOG),
+        'VOC seg': parse_test_metrics(SEG_LOG)
+    })
     assert table == (
         '| Protocol | Table | AP | AP50 | AP75 | mIoU | paper AP | paper AP50 | paper AP75 | paper mIoU |\n'
         '|---|---|---|---|---|---|---|---|---|---|\n'

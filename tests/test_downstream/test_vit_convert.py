@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """ViT export to mmseg: key names by hand, strict loading into mmseg's VisionTransformer with the same patch
 features as mmpretrain's, refusals, the command-line tool, and the ViT-S/16 UperNet config built and loaded."""
+
 import os.path as osp
 
 import pytest
@@ -33,8 +34,8 @@ def _random(module: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for name, p in module.named_parameters():
             noise = torch.randn(p.shape, generator=gen)
-            p.copy_(1 + 0.2 * noise if ('ln' in name or 'norm' in name) and p.dim() == 1 and name.endswith('weight')
-                    else 0.1 * noise)
+            p.copy_(1 + 0.2 * noise if (
+                'ln' in name or 'norm' in name) and p.dim() == 1 and name.endswith('weight') else 0.1 * noise)
 
 
 def _mmpretrain_vit(out_type='featmap', arch=ARCH, img_size=64, seed=0, **kwargs) -> VisionTransformer:
@@ -57,7 +58,9 @@ def test_mmseg_key_names_by_hand():
         'layers.2.ffn.layers.0.0.weight': 'layers.2.ffn.layers.0.0.weight',
         'layers.2.ffn.layers.1.bias': 'layers.2.ffn.layers.1.bias',
         'patch_embed.projection.weight': 'patch_embed.projection.weight',
-        'ln1.bias': 'ln1.bias', 'cls_token': 'cls_token', 'pos_embed': 'pos_embed',
+        'ln1.bias': 'ln1.bias',
+        'cls_token': 'cls_token',
+        'pos_embed': 'pos_embed',
     }
     for src, dst in cases.items():
         assert mmseg_vit_key(src) == dst
@@ -69,10 +72,17 @@ def test_converted_vit_loads_strictly_into_mmseg_and_gives_the_same_patch_featur
     src = _mmpretrain_vit(out_indices=(0, 1, 2), pre_norm=pre_norm)
     converted = to_mmseg_vit(src.state_dict())
     args = mmseg_vit_args(src.state_dict())
-    assert args == dict(embed_dims=32, num_layers=3, patch_size=16, mlp_ratio=2, img_size=64, patch_bias=not pre_norm,
-                        final_norm=True, pre_norm=pre_norm)
-    seg = mmseg_models.backbones.VisionTransformer(**args, num_heads=2, norm_cfg=dict(type='LN', eps=1e-6),
-                                                   out_indices=(0, 1, 2))
+    assert args == dict(
+        embed_dims=32,
+        num_layers=3,
+        patch_size=16,
+        mlp_ratio=2,
+        img_size=64,
+        patch_bias=not pre_norm,
+        final_norm=True,
+        pre_norm=pre_norm)
+    seg = mmseg_models.backbones.VisionTransformer(
+        **args, num_heads=2, norm_cfg=dict(type='LN', eps=1e-6), out_indices=(0, 1, 2))
     seg.load_state_dict(converted, strict=True)
     seg.eval()
     x = torch.randn(2, 3, *size)
@@ -109,11 +119,11 @@ def test_tool_writes_the_mmseg_layout(tmp_path, capsys):
         out = tmp_path / f'{source}_mmseg.pth'
         tool.main([str(ckpt), str(out), '--format', 'mmseg-vit', '--source', source])
         written = torch.load(out, weights_only=True)  # plain tensors
-        seg = mmseg_models.backbones.VisionTransformer(img_size=64, embed_dims=32, num_layers=3, num_heads=2,
-                                                       mlp_ratio=2, patch_bias=True, final_norm=True)
+        seg = mmseg_models.backbones.VisionTransformer(
+            img_size=64, embed_dims=32, num_layers=3, num_heads=2, mlp_ratio=2, patch_bias=True, final_norm=True)
         seg.load_state_dict(written, strict=True)
-        torch.testing.assert_close(seg.layers[1].attn.attn.in_proj_weight, ref.layers[1].attn.qkv.weight,
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            seg.layers[1].attn.attn.in_proj_weight, ref.layers[1].attn.qkv.weight, rtol=0, atol=0)
     printed = capsys.readouterr().out
     assert f'wrote {len(online.state_dict())} target backbone tensors (mmseg-vit layout)' in printed
     assert 'embed_dims=32, num_layers=3, patch_size=16, mlp_ratio=2, img_size=64, patch_bias=True' in printed
@@ -140,13 +150,13 @@ def test_vit_s16_upernet_config_builds_and_loads_a_converted_checkpoint(tmp_path
     cfg = Config.fromfile(SEG_CONFIG)
     bb = cfg.model.backbone
     # ViT-S/16 as DeiT-S: 384-d, 12 layers, 6 heads, MLP ratio 4; mmpretrain's patch bias and final norm.
-    assert (bb.type, bb.embed_dims, bb.num_layers, bb.num_heads, bb.mlp_ratio, bb.patch_size) == (
-        'VisionTransformer', 384, 12, 6, 4, 16)
+    assert (bb.type, bb.embed_dims, bb.num_layers, bb.num_heads, bb.mlp_ratio, bb.patch_size) == ('VisionTransformer',
+                                                                                                  384, 12, 6, 4, 16)
     assert bb.patch_bias and bb.final_norm and bb.norm_cfg == dict(type='LN', eps=1e-6) and bb.qkv_bias
     assert bb.out_indices == (2, 5, 8, 11) and bb.img_size == (512, 512)
     assert cfg.model.pretrained is None and bb.init_cfg.type == 'Pretrained'
-    assert (cfg.model.decode_head.type, cfg.model.neck.type, cfg.model.decode_head.num_classes) == (
-        'UPerHead', 'MultiLevelNeck', 150)
+    assert (cfg.model.decode_head.type, cfg.model.neck.type,
+            cfg.model.decode_head.num_classes) == ('UPerHead', 'MultiLevelNeck', 150)
     assert cfg.train_cfg.max_iters == 160000 and cfg.train_dataloader.batch_size == 2
     assert 'mmlc' in cfg.custom_imports.imports
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Tiny generated datasets in the COCO / VOC-as-COCO / VOC-seg / Cityscapes layouts, a random ResNet-50
 pretraining checkpoint and a config shrinker, for CPU tests of the downstream code."""
+
 import json
 import os
 import os.path as osp
@@ -33,8 +34,13 @@ def _image(rng: np.random.Generator, boxes: Sequence[Sequence[float]]) -> np.nda
     return img
 
 
-def write_coco(root: str, ann_name: str, img_dir: str, class_names: Sequence[str], n_images: int = 2,
-               keypoints: bool = False, seed: int = 0) -> str:
+def write_coco(root: str,
+               ann_name: str,
+               img_dir: str,
+               class_names: Sequence[str],
+               n_images: int = 2,
+               keypoints: bool = False,
+               seed: int = 0) -> str:
     """Write ``n_images`` JPEGs under ``root/img_dir`` and a COCO json ``root/annotations/ann_name``.
 
     Every image has two objects of the first classes, with a rectangular polygon mask; with
@@ -53,9 +59,14 @@ def write_coco(root: str, ann_name: str, img_dir: str, class_names: Sequence[str
         Image.fromarray(_image(rng, boxes)).save(osp.join(root, img_dir, name))
         images.append(dict(id=i + 1, file_name=name, height=H, width=W))
         for j, (x, y, w, h) in enumerate(boxes):
-            ann = dict(id=len(anns) + 1, image_id=i + 1, category_id=1 if keypoints else j % 2 + 1,
-                       bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                       segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]])
+            ann = dict(
+                id=len(anns) + 1,
+                image_id=i + 1,
+                category_id=1 if keypoints else j % 2 + 1,
+                bbox=[x, y, w, h],
+                area=w * h,
+                iscrowd=0,
+                segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]])
             if keypoints:
                 kx = rng.uniform(x + 1, x + w - 1, 17)
                 ky = rng.uniform(y + 1, y + h - 1, 17)
@@ -64,8 +75,14 @@ def write_coco(root: str, ann_name: str, img_dir: str, class_names: Sequence[str
                 ann['num_keypoints'] = int((v > 0).sum())
             anns.append(ann)
     if keypoints:
-        categories = [dict(id=1, name='person', supercategory='person', keypoints=[f'k{k}' for k in range(17)],
-                           skeleton=[[16, 14], [14, 12], [17, 15], [15, 13], [12, 13]])]
+        categories = [
+            dict(
+                id=1,
+                name='person',
+                supercategory='person',
+                keypoints=[f'k{k}' for k in range(17)],
+                skeleton=[[16, 14], [14, 12], [17, 15], [15, 13], [12, 13]])
+        ]
     else:
         categories = [dict(id=k + 1, name=n, supercategory='thing') for k, n in enumerate(class_names)]
     path = osp.join(root, 'annotations', ann_name)
@@ -74,8 +91,14 @@ def write_coco(root: str, ann_name: str, img_dir: str, class_names: Sequence[str
     return path
 
 
-def write_seg(root: str, img_dir: str, seg_dir: str, img_suffix: str, seg_suffix: str, n_images: int = 2,
-              split_file: str = None, seed: int = 0) -> List[str]:
+def write_seg(root: str,
+              img_dir: str,
+              seg_dir: str,
+              img_suffix: str,
+              seg_suffix: str,
+              n_images: int = 2,
+              split_file: str = None,
+              seed: int = 0) -> List[str]:
     """Write image / label-map pairs (labels 0, 1, 2 and some 255 'ignore').
 
     Returns:
@@ -126,8 +149,7 @@ def random_resnet50_checkpoint(path: str, seed: int = 0) -> Dict[str, torch.Tens
             elif v.is_floating_point():  # bias, running_mean
                 v.copy_(torch.randn_like(v) * 0.1)
     state = {f'backbone.{k}': v for k, v in online.items()}
-    state.update({f'target_net.module.0.{k}': v + 1 if v.is_floating_point() else v.clone()
-                  for k, v in online.items()})
+    state.update({f'target_net.module.0.{k}': v + 1 if v.is_floating_point() else v.clone() for k, v in online.items()})
     state['neck.mlp.0.weight'] = torch.randn(8, 2048)
     state['local_neck.conv1.weight'] = torch.randn(8, 2048, 1, 1)
     hub = MessageHub(f'tiny-ckpt-{seed}')
@@ -176,7 +198,11 @@ def _innermost(dataset: dict) -> dict:
     return dataset
 
 
-def shrink_config(cfg: Config, work_dir: str, train_ds: dict, test_ds: dict, ann_test: str = None,
+def shrink_config(cfg: Config,
+                  work_dir: str,
+                  train_ds: dict,
+                  test_ds: dict,
+                  ann_test: str = None,
                   crop: int = 32) -> Config:
     """The config, unchanged in model and recipe, run on tiny data for one training and one test step.
 

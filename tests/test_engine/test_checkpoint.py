@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Full mmengine checkpoints load under weights_only=True after `import mmlc`, and nothing else does."""
+
 import pickle
 
 import numpy as np
@@ -23,8 +24,7 @@ def test_message_hub_state_round_trips_with_weights_only(tmp_path):
     hub.update_scalar('train/lr', np.float32(0.1))
     hub.update_scalar('train/iter', np.int64(3))
     hub.update_info('max_iters', 300)
-    ckpt = dict(meta=dict(iter=3, seed=np.int64(7)), message_hub=hub.state_dict(),
-                state_dict=dict(w=torch.ones(2)))
+    ckpt = dict(meta=dict(iter=3, seed=np.int64(7)), message_hub=hub.state_dict(), state_dict=dict(w=torch.ones(2)))
     path = tmp_path / 'ckpt.pth'
     torch.save(ckpt, path)
     loaded = torch.load(path, weights_only=True)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """BYOLLocalContrast: BYOL compatibility, loss weighting, gradient routing, and the local neck."""
+
 import copy
 import math
 
@@ -18,22 +19,40 @@ BYOL_CFG = dict(
     type='BYOL',
     base_momentum=0.004,
     backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')),
-    neck=dict(type='NonLinearNeck', in_channels=512, hid_channels=64, out_channels=32, num_layers=2,
-              with_bias=True, with_last_bn=False, with_avg_pool=True, norm_cfg=dict(type='BN1d')),
+    neck=dict(
+        type='NonLinearNeck',
+        in_channels=512,
+        hid_channels=64,
+        out_channels=32,
+        num_layers=2,
+        with_bias=True,
+        with_last_bn=False,
+        with_avg_pool=True,
+        norm_cfg=dict(type='BN1d')),
     head=dict(
         type='LatentPredictHead',
-        predictor=dict(type='NonLinearNeck', in_channels=32, hid_channels=64, out_channels=32, num_layers=2,
-                       with_bias=True, with_last_bn=False, with_avg_pool=False, norm_cfg=dict(type='BN1d')),
+        predictor=dict(
+            type='NonLinearNeck',
+            in_channels=32,
+            hid_channels=64,
+            out_channels=32,
+            num_layers=2,
+            with_bias=True,
+            with_last_bn=False,
+            with_avg_pool=False,
+            norm_cfg=dict(type='BN1d')),
         loss=dict(type='CosineSimilarityLoss')),
     data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
 
 
 def lc_cfg(alpha=0.1, **local_head):
     cfg = copy.deepcopy(BYOL_CFG)
-    cfg.update(type='BYOLLocalContrast', alpha=alpha,
-               local_neck=dict(type='LocalProjectionNeck', in_channels=512, hid_channels=64, out_channels=16,
-                               norm_cfg=dict(type='BN')),
-               local_head=dict(type='LCLossHead', **local_head))
+    cfg.update(
+        type='BYOLLocalContrast',
+        alpha=alpha,
+        local_neck=dict(
+            type='LocalProjectionNeck', in_channels=512, hid_channels=64, out_channels=16, norm_cfg=dict(type='BN')),
+        local_head=dict(type='LCLossHead', **local_head))
     return cfg
 
 
@@ -79,8 +98,9 @@ def test_losses_are_weighted_by_alpha():
     with torch.no_grad():
         target = lc.target_local_neck(lc.target_net.module[0](inputs[0]))[0]
         online = lc.local_neck(lc.backbone(inputs[1]))[0]
-    grid = correspondence_grid(torch.stack([s.sc_box for s in samples]), torch.tensor([s.sc_flip for s in samples]),
-                               torch.tensor([s.src_shape for s in samples]), target.shape[-2:])
+    grid = correspondence_grid(
+        torch.stack([s.sc_box for s in samples]), torch.tensor([s.sc_flip for s in samples]),
+        torch.tensor([s.src_shape for s in samples]), target.shape[-2:])
     want_local = mmlc.models.local_contrastive_loss(target, online, grid, tau=0.2)
     torch.testing.assert_close(out['loss_local'], 0.3 * want_local, rtol=1e-4, atol=1e-6)
     assert 0 < out['lc_valid_ratio'] <= 1 and not out['lc_valid_ratio'].requires_grad
@@ -192,14 +212,15 @@ def test_local_loss_in_the_model_follows_the_head_options():
             target = lc.target_local_neck(lc.target_net.module[0](inputs[0]))[0]
             online = lc.local_neck(lc.backbone(inputs[1]))[0]
         grid = lc.correspondence(samples, target.shape[-2:], target.device)
-        want = (reference_mse(target, online, grid) if 'loss_type' in head else
-                reference_lc(target, online, grid, head['tau']))
+        want = (
+            reference_mse(target, online, grid) if 'loss_type' in head else reference_lc(
+                target, online, grid, head['tau']))
         torch.testing.assert_close(out['loss_local'].double(), want, rtol=1e-4, atol=1e-6)
 
 
 def test_local_projection_neck_shapes_and_bn_naming():
-    neck = MODELS.build(dict(type='LocalProjectionNeck', in_channels=8, hid_channels=6, out_channels=4,
-                             norm_cfg=dict(type='BN')))
+    neck = MODELS.build(
+        dict(type='LocalProjectionNeck', in_channels=8, hid_channels=6, out_channels=4, norm_cfg=dict(type='BN')))
     names = [n for n, _ in neck.named_parameters()]
     assert names == ['conv1.weight', 'bn.weight', 'bn.bias', 'conv2.weight', 'conv2.bias']
     x = torch.randn(2, 8, 3, 5)
@@ -222,10 +243,20 @@ def multilevel_cfg(**kwargs):
     cfg = lc_cfg(alpha=0.5)
     cfg['backbone']['out_indices'] = (2, 3)
     cfg['local_neck'] = [
-        dict(type='LocalProjectionNeck', in_channels=256, hid_channels=32, out_channels=16, in_index=0,
-             norm_cfg=dict(type='BN')),
-        dict(type='LocalProjectionNeck', in_channels=512, hid_channels=32, out_channels=16, in_index=1,
-             norm_cfg=dict(type='BN')),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=256,
+            hid_channels=32,
+            out_channels=16,
+            in_index=0,
+            norm_cfg=dict(type='BN')),
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=512,
+            hid_channels=32,
+            out_channels=16,
+            in_index=1,
+            norm_cfg=dict(type='BN')),
     ]
     cfg.update(kwargs)
     return cfg
@@ -245,15 +276,15 @@ def test_multilevel_sums_weighted_levels():
         online = model.local_neck[0](model.backbone(inputs[1]))[0]
     assert target.shape[-2:] == (4, 4)
     grid = model.correspondence(samples, target.shape[-2:], target.device)
-    torch.testing.assert_close(out['lc_level0'], mmlc.models.local_contrastive_loss(target, online, grid),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        out['lc_level0'], mmlc.models.local_contrastive_loss(target, online, grid), rtol=1e-4, atol=1e-6)
     with torch.no_grad():
         target1 = model.target_local_neck.module[1](feats_c)[0]
         online1 = model.local_neck[1](model.backbone(inputs[1]))[0]
     assert target1.shape[-2:] == (2, 2)
     grid1 = model.correspondence(samples, target1.shape[-2:], target1.device)
-    torch.testing.assert_close(out['lc_level1'], mmlc.models.local_contrastive_loss(target1, online1, grid1),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        out['lc_level1'], mmlc.models.local_contrastive_loss(target1, online1, grid1), rtol=1e-4, atol=1e-6)
     # By hand (200 x 150 source, crops [10k, 5, 10k + 100, 125]): the 4x4 map's centres x = 25, 75, 125, 175 and
     # y = 18.75, 56.25, 93.75, 131.25 give 2 x 3 of 16 cells inside; the 2x2 map 2 of 4.
     assert out['lc_valid_ratio_level0'].item() == 0.375

@@ -10,6 +10,7 @@ is left for a tolerance to absorb; the issue's bound (mean |diff| <= 1/255, max 
 rounding rule. That bound is tested where the reference itself is approximate (mmlc's FastGaussianBlur, within 2
 levels of Pillow) and for the batch on a GPU against the CPU (skipped without one).
 """
+
 import math
 import os
 import os.path as osp
@@ -34,13 +35,13 @@ from scipy import stats
 
 import mmlc  # noqa: F401
 import mmlc.models.data_preprocessors.colour_aug_preprocessor as preprocessor_module
-from conftest import BYOL_LC_DIR, REPO_ROOT, load_script
 from mmlc.datasets import bundled_photo_path
 from mmlc.datasets.transforms import (COLOUR_PRESETS, FastColorJitter, FastGaussianBlur, PairedCorrespondenceTransform,
                                       build_colour_pipeline, with_fast_colour)
 from mmlc.models.data_preprocessors import BatchedColourPipeline, ColourAugDataPreprocessor
 from mmlc.models.data_preprocessors import colour_ops as ops
 from mmlc.models.data_preprocessors.colour_pipeline import JitterStep
+from conftest import BYOL_LC_DIR, REPO_ROOT, load_script
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'flower')
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]

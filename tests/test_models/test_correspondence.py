@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """correspondence_grid on cases worked out by hand."""
+
 import pytest
 import torch
 
@@ -7,8 +8,8 @@ from mmlc.models.utils import cell_centres, correspondence_grid
 
 
 def _grid(box, flip, shape, feat):
-    return correspondence_grid(torch.tensor([box], dtype=torch.float32), torch.tensor([flip]),
-                               torch.tensor([shape]), feat)[0]
+    return correspondence_grid(
+        torch.tensor([box], dtype=torch.float32), torch.tensor([flip]), torch.tensor([shape]), feat)[0]
 
 
 def test_cell_centres_by_hand():
@@ -79,13 +80,13 @@ def test_inverse_grid_by_hand():
     # 3/4 of the crop: x = 75, 125 and y = 25, 75 in the original; I_c is the whole image, so
     # x' = 2 X / 200 - 1 = -0.25, 0.25 and y' = 2 Y / 100 - 1 = -0.5, 0.5.
     from mmlc.models.utils import inverse_correspondence_grid
-    g = inverse_correspondence_grid(torch.tensor([[50., 0., 150., 100.]]), torch.tensor([False]),
-                                    torch.tensor([[100, 200]]), (2, 2))[0]
+    g = inverse_correspondence_grid(
+        torch.tensor([[50., 0., 150., 100.]]), torch.tensor([False]), torch.tensor([[100, 200]]), (2, 2))[0]
     torch.testing.assert_close(g[..., 0], torch.tensor([[-0.25, 0.25]] * 2))
     torch.testing.assert_close(g[..., 1], torch.tensor([[-0.5, -0.5], [0.5, 0.5]]))
     # Flipped: the left I_sc cell shows the right part of the crop.
-    gf = inverse_correspondence_grid(torch.tensor([[50., 0., 150., 100.]]), torch.tensor([True]),
-                                     torch.tensor([[100, 200]]), (2, 2))[0]
+    gf = inverse_correspondence_grid(
+        torch.tensor([[50., 0., 150., 100.]]), torch.tensor([True]), torch.tensor([[100, 200]]), (2, 2))[0]
     torch.testing.assert_close(gf[..., 0], torch.tensor([[0.25, -0.25]] * 2))
 
 

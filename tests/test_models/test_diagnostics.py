@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Collapse diagnostics against hand-worked cases and a naive reference."""
+
 import math
 
 import pytest
@@ -15,7 +16,7 @@ def _naive_std(z):
     stds = []
     for j in range(d):
         mean = sum(r[j] for r in rows) / n
-        stds.append(math.sqrt(sum((r[j] - mean) ** 2 for r in rows) / n))
+        stds.append(math.sqrt(sum((r[j] - mean)**2 for r in rows) / n))
     return sum(stds) / d
 
 

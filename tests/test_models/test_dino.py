@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""DINO against the paper's equations (Caron et al. 2021, §3.1, Algorithm 1): loss, centring, temperatures,
+"""DINO against the paper's equations (Caron et al., 2021, §3.1, Algorithm 1): loss, centring, temperatures,
 multi-crop pairs, weight-normalised prototypes, EMA teacher, last-layer freeze, per-tensor clipping, recipes."""
+
 import copy
 import math
 import os.path as osp
@@ -36,19 +37,28 @@ def tiny_cfg(drop_path_rate=0., norm_last_layer=True, **head):
     return dict(
         type='DINO',
         base_momentum=0.004,
-        backbone=dict(type='VisionTransformer', arch=dict(embed_dims=48, num_layers=2, num_heads=3,
-                                                          feedforward_channels=96),
-                      img_size=64, patch_size=16, drop_path_rate=drop_path_rate, out_type='cls_token'),
-        neck=dict(type='DINONeck', in_channels=48, hid_channels=64, bottleneck_channels=16, out_channels=K,
-                  norm_last_layer=norm_last_layer),
+        backbone=dict(
+            type='VisionTransformer',
+            arch=dict(embed_dims=48, num_layers=2, num_heads=3, feedforward_channels=96),
+            img_size=64,
+            patch_size=16,
+            drop_path_rate=drop_path_rate,
+            out_type='cls_token'),
+        neck=dict(
+            type='DINONeck',
+            in_channels=48,
+            hid_channels=64,
+            bottleneck_channels=16,
+            out_channels=K,
+            norm_last_layer=norm_last_layer),
         head=dict(type='DINOHead', out_channels=K, **head),
         data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
 
 
 def views(b=3, num_local=3, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return ([torch.randn(b, 3, 64, 64, generator=g) for _ in range(2)] +
-            [torch.randn(b, 3, 32, 32, generator=g) for _ in range(num_local)])
+    return ([torch.randn(b, 3, 64, 64, generator=g)
+             for _ in range(2)] + [torch.randn(b, 3, 32, 32, generator=g) for _ in range(num_local)])
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +71,7 @@ def _max_iters():
 
 
 def ref_softmax(logits, temp):
-    """softmax(x / temp) of one vector (a list of floats)."""
+    """Softmax(x / temp) of one vector (a list of floats)."""
     top = max(x / temp for x in logits)
     exps = [math.exp(x / temp - top) for x in logits]
     total = sum(exps)
@@ -69,7 +79,7 @@ def ref_softmax(logits, temp):
 
 
 def ref_dino_loss(student, teacher, center, student_temp, teacher_temp):
-    """Eq. 3 with Algorithm 1's centring: mean over pairs (teacher global view i, student view j != i) of the
+    """Equation 3 with Algorithm 1's centring: mean over pairs (teacher global view i, student view j != i) of the
     batch mean of H(P_t, P_s) = -sum_k P_t[k] log P_s[k]. ``student`` (V, B, K), ``teacher`` (G, B, K), ``center``
     (K,) as nested lists."""
     terms = []
@@ -87,7 +97,7 @@ def ref_dino_loss(student, teacher, center, student_temp, teacher_temp):
 
 
 def ref_center(center, teacher, momentum):
-    """Eq. 4: c <- m c + (1 - m) (1 / N) sum over the batch (both teacher views) of g_t(x)."""
+    """Equation 4: c <- m c + (1 - m) (1 / N) sum over the batch (both teacher views) of g_t(x)."""
     rows = [row for view in teacher for row in view]
     mean = [sum(col) / len(rows) for col in zip(*rows)]
     return [momentum * c + (1 - momentum) * x for c, x in zip(center, mean)]
@@ -163,24 +173,23 @@ def test_center_update_hand_case():
 
 
 def test_head_uses_the_old_centre_then_updates_it():
-    head = MODELS.build(dict(type='DINOHead', out_channels=6, student_temp=0.1, teacher_temp=0.05,
-                             center_momentum=0.8))
+    head = MODELS.build(dict(type='DINOHead', out_channels=6, student_temp=0.1, teacher_temp=0.05, center_momentum=0.8))
     g = torch.Generator().manual_seed(1)
     center = [0.] * 6
     for step in range(3):  # three steps: the centre accumulates
         student, teacher = torch.randn(4, 3, 6, generator=g), torch.randn(2, 3, 6, generator=g)
         loss = head.loss(student, teacher)
-        assert loss.item() == pytest.approx(ref_dino_loss(_lists(student), _lists(teacher), center, 0.1, 0.05),
-                                            rel=1e-5)
+        assert loss.item() == pytest.approx(
+            ref_dino_loss(_lists(student), _lists(teacher), center, 0.1, 0.05), rel=1e-5)
         center = ref_center(center, _lists(teacher), 0.8)
-        torch.testing.assert_close(head.center[0].double(), torch.tensor(center, dtype=torch.float64), rtol=1e-6,
-                                   atol=1e-7)
+        torch.testing.assert_close(
+            head.center[0].double(), torch.tensor(center, dtype=torch.float64), rtol=1e-6, atol=1e-7)
     assert 'center' in head.state_dict()
 
 
 def _centre_worker(rank, world_size, port, logits, results):
-    torch.distributed.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                                         world_size=world_size)
+    torch.distributed.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world_size)
     try:
         head = MODELS.build(dict(type='DINOHead', out_channels=logits.shape[-1], center_momentum=0.9))
         head.update_center(logits[rank])
@@ -205,14 +214,19 @@ def test_centre_is_the_mean_over_all_processes():
     for proc in procs:
         proc.join(timeout=60)
         assert proc.exitcode == 0
-    want = ref_center([0.] * 5, [_lists(logits[0, 0]), _lists(logits[0, 1]), _lists(logits[1, 0]),
-                                 _lists(logits[1, 1])], 0.9)
+    want = ref_center(
+        [0.] * 5,
+        [_lists(logits[0, 0]), _lists(logits[0, 1]),
+         _lists(logits[1, 0]), _lists(logits[1, 1])], 0.9)
     for rank in range(2):
         assert got[rank] == pytest.approx(want, rel=1e-5, abs=1e-7)
 
 
-@pytest.mark.parametrize('bad', [dict(out_channels=0), dict(student_temp=0.), dict(teacher_temp=-1.),
-                                 dict(center_momentum=1.)])
+@pytest.mark.parametrize('bad', [
+    dict(out_channels=0), dict(student_temp=0.),
+    dict(teacher_temp=-1.),
+    dict(center_momentum=1.)
+])
 def test_head_refuses_bad_values(bad):
     with pytest.raises(ValueError):
         MODELS.build(dict(dict(type='DINOHead', out_channels=4), **bad))
@@ -250,8 +264,7 @@ def test_teacher_temp_hook_sets_the_head_by_epoch_or_iteration():
 
 
 def test_neck_matches_a_naive_reference_and_its_prototypes_have_unit_norm():
-    neck = MODELS.build(dict(type='DINONeck', in_channels=10, hid_channels=12, bottleneck_channels=6,
-                             out_channels=9))
+    neck = MODELS.build(dict(type='DINONeck', in_channels=10, hid_channels=12, bottleneck_channels=6, out_channels=9))
     neck.init_weights()
     layers = [m for m in neck.mlp if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in layers] == [(10, 12), (12, 12), (12, 6)]
@@ -271,13 +284,20 @@ def test_neck_matches_a_naive_reference_and_its_prototypes_have_unit_norm():
 
 
 def test_neck_avg_pool_and_shape_checks():
-    neck = MODELS.build(dict(type='DINONeck', in_channels=4, hid_channels=8, bottleneck_channels=3, out_channels=5,
-                             with_avg_pool=True, norm_cfg=dict(type='BN1d')))
+    neck = MODELS.build(
+        dict(
+            type='DINONeck',
+            in_channels=4,
+            hid_channels=8,
+            bottleneck_channels=3,
+            out_channels=5,
+            with_avg_pool=True,
+            norm_cfg=dict(type='BN1d')))
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in neck.mlp)
     neck.eval()
     fmap = torch.randn(2, 4, 3, 3)
-    torch.testing.assert_close(neck((fmap, ))[0], neck.last_layer(torch.nn.functional.normalize(
-        neck.mlp(fmap.mean(dim=(2, 3))), dim=-1)))
+    torch.testing.assert_close(
+        neck((fmap, ))[0], neck.last_layer(torch.nn.functional.normalize(neck.mlp(fmap.mean(dim=(2, 3))), dim=-1)))
     with pytest.raises(ValueError, match='with_avg_pool'):
         neck((torch.randn(2, 4), ))
     plain = MODELS.build(dict(type='DINONeck', in_channels=4, hid_channels=8, bottleneck_channels=3, out_channels=5))
@@ -341,17 +361,27 @@ def test_dino_loss_equals_the_reference_on_per_view_outputs():
     want = ref_dino_loss(_lists(student), _lists(teacher), center, 0.1, 0.04)
     assert out['loss'].item() == pytest.approx(want, rel=1e-4)
     assert out['teacher_temp'].item() == pytest.approx(0.04) and not out['teacher_temp'].requires_grad
-    torch.testing.assert_close(model.head.center[0].double(), torch.tensor(ref_center(center, _lists(teacher), 0.9),
-                                                                           dtype=torch.float64), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        model.head.center[0].double(),
+        torch.tensor(ref_center(center, _lists(teacher), 0.9), dtype=torch.float64),
+        rtol=1e-5,
+        atol=1e-6)
 
 
 def test_views_of_one_size_share_a_batch():
     # A BatchNorm backbone shows the batching: the two global crops are normalised together, as DINO does.
-    model = MODELS.build(dict(
-        type='DINO', backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')),
-        neck=dict(type='DINONeck', in_channels=512, hid_channels=16, bottleneck_channels=8, out_channels=K,
-                  with_avg_pool=True),
-        head=dict(type='DINOHead', out_channels=K)))
+    model = MODELS.build(
+        dict(
+            type='DINO',
+            backbone=dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')),
+            neck=dict(
+                type='DINONeck',
+                in_channels=512,
+                hid_channels=16,
+                bottleneck_channels=8,
+                out_channels=K,
+                with_avg_pool=True),
+            head=dict(type='DINOHead', out_channels=K)))
     inputs = views(b=2, num_local=2)
     got = model.forward_views(model.backbone, model.neck, inputs)  # (4, 2, K)
     together = model.neck(model.backbone(torch.cat(inputs[:2])))[0]  # (4, K): both global crops in one batch
@@ -410,8 +440,8 @@ def _step(model, optim_wrapper, seed):
 def test_last_layer_is_frozen_during_the_first_epoch_only():
     model = MODELS.build(tiny_cfg(norm_last_layer=False))  # gains trainable too: both g and v must stay
     # AdamW with weight decay: zeroed gradients would still decay the weights; dropped ones do not.
-    optim_wrapper = OptimWrapper(torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2,
-                                                   weight_decay=0.5))
+    optim_wrapper = OptimWrapper(
+        torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.5))
     runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, epoch=0, iter=0)
     hook = DINOFreezeLastLayerHook(freeze=1)
     hook.before_train(runner)
@@ -494,8 +524,10 @@ def test_grad_clip_hook_sees_unscaled_gradients_under_a_grad_scaler(max_norm, wa
 
 def test_hooks_refuse_epoch_counts_in_iteration_runs_and_a_second_clip():
     model = MODELS.build(tiny_cfg())
-    runner = SimpleNamespace(model=model, train_loop=object.__new__(IterBasedTrainLoop),
-                             optim_wrapper=OptimWrapper(torch.optim.SGD(model.neck.parameters(), lr=0.1)))
+    runner = SimpleNamespace(
+        model=model,
+        train_loop=object.__new__(IterBasedTrainLoop),
+        optim_wrapper=OptimWrapper(torch.optim.SGD(model.neck.parameters(), lr=0.1)))
     for hook in (DINOTeacherTempHook(), DINOFreezeLastLayerHook()):
         with pytest.raises(ValueError, match='by_epoch=False'):
             hook.before_train(runner)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The memory-lean LC-loss path equals the naive one in value and gradients."""
+
 import weakref
 
 import pytest

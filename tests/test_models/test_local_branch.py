@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """LocalBranch on its own: hand-made dense maps and crop records, no BYOL."""
+
 import copy
 import math
 
@@ -36,8 +37,13 @@ def records(boxes=BOXES, flips=FLIPS, src=SRC):
 
 
 def neck_cfg(in_channels=8, in_index=-1):
-    return dict(type='LocalProjectionNeck', in_channels=in_channels, hid_channels=12, out_channels=6,
-                in_index=in_index, norm_cfg=dict(type='BN'))
+    return dict(
+        type='LocalProjectionNeck',
+        in_channels=in_channels,
+        hid_channels=12,
+        out_channels=6,
+        in_index=in_index,
+        norm_cfg=dict(type='BN'))
 
 
 def make_branch(**kwargs):
@@ -139,8 +145,8 @@ def test_target_twin_follows_the_cosine_ema_by_hand():
 
 def test_multilevel_and_symmetric_weighting_equal_the_hand_combination():
     # Level 0 reads a 4x4 map of 8 channels, level 1 a 2x2 map of 16 channels.
-    _, branch = make_branch(local_neck=[neck_cfg(8, in_index=0), neck_cfg(16, in_index=1)], local_weights=[0.25, 0.75],
-                            symmetric=True)
+    _, branch = make_branch(
+        local_neck=[neck_cfg(8, in_index=0), neck_cfg(16, in_index=1)], local_weights=[0.25, 0.75], symmetric=True)
     diverge(branch)
     (c4, sc4), (c2, sc2) = maps(8, (4, 4), seed=1), maps(16, (2, 2), seed=2)
     online_c, online_sc = (c4, c2), (sc4, sc2)
@@ -221,8 +227,8 @@ class TinyTwoView(nn.Module):
 def test_a_tiny_two_view_algorithm_composes_the_branch_and_trains():
     MessageHub.get_current_instance().update_info('max_iters', 100)
     model = TinyTwoView()
-    assert {k.split('.')[0] for k in model.state_dict()} == {'backbone', 'target_backbone', 'local_neck',
-                                                             'target_local_neck'}
+    assert {k.split('.')[0]
+            for k in model.state_dict()} == {'backbone', 'target_backbone', 'local_neck', 'target_local_neck'}
     inputs = [torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16)]
     optim = torch.optim.SGD(model.parameters(), lr=0.05)
     first = model.loss(inputs, samples())['loss_local']

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """local_contrastive_loss and local_mse_loss against loop-based references written from the paper."""
+
 import math
 
 import pytest
@@ -16,8 +17,8 @@ def _bilinear_border(values, x, y):
     x0, y0 = int(math.floor(px)), int(math.floor(py))
     x1, y1 = min(x0 + 1, wo - 1), min(y0 + 1, ho - 1)
     ax, ay = px - x0, py - y0
-    return ((1 - ax) * (1 - ay) * values[y0][x0] + ax * (1 - ay) * values[y0][x1] +
-            (1 - ax) * ay * values[y1][x0] + ax * ay * values[y1][x1])
+    return ((1 - ax) * (1 - ay) * values[y0][x0] + ax * (1 - ay) * values[y0][x1] + (1 - ax) * ay * values[y1][x0] +
+            ax * ay * values[y1][x1])
 
 
 def _cos(a, b):
@@ -25,7 +26,7 @@ def _cos(a, b):
 
 
 def reference_lc(target, online, grid, tau):
-    """Eq. 2-4 with explicit loops over images, target cells and online cells (float64)."""
+    """Equations 2-4 with explicit loops over images, target cells and online cells (float64)."""
     target, online, grid = target.double(), online.double(), grid.double()
     b_, _, ht, wt = target.shape
     _, _, ho, wo = online.shape
@@ -60,9 +61,8 @@ def reference_mse(target, online, grid):
                 x, y = float(grid[b, i, j, 0]), float(grid[b, i, j, 1])
                 if not (abs(x) <= 1 and abs(y) <= 1):
                     continue
-                feat = torch.tensor([
-                    _bilinear_border(online[b, ch].tolist(), x, y) for ch in range(c)
-                ], dtype=torch.float64)
+                feat = torch.tensor([_bilinear_border(online[b, ch].tolist(), x, y) for ch in range(c)],
+                                    dtype=torch.float64)
                 pair_losses.append(2 - 2 * _cos(target[b, :, i, j], feat))
         if pair_losses:
             image_means.append(sum(pair_losses) / len(pair_losses))
@@ -128,12 +128,10 @@ def test_points_on_the_edge_are_valid():
 
 
 def test_mean_over_images_not_over_pairs():
-    """Eq. 4 per image, then the mean over images: an image with 1 pair weighs as much as one with 4."""
+    """Equation 4 per image, then the mean over images: an image with 1 pair weighs as much as one with 4."""
     target, online, grid = _random_case(b=2, ht=2, wt=2, ho=3, wo=3, spread=0.9)
     grid[0, 0, 1] = grid[0, 1, 0] = grid[0, 1, 1] = 3.0  # image 0 keeps a single pair
-    per_image = [
-        local_contrastive_loss(target[k:k + 1], online[k:k + 1], grid[k:k + 1]) for k in range(2)
-    ]
+    per_image = [local_contrastive_loss(target[k:k + 1], online[k:k + 1], grid[k:k + 1]) for k in range(2)]
     torch.testing.assert_close(local_contrastive_loss(target, online, grid), (per_image[0] + per_image[1]) / 2)
 
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """MoCoV3LocalContrast: MoCo v3 compatibility, the LC term from the raw tokens, the token-to-grid layout through the
 algorithm, gradient routing and the local target's momentum schedule."""
+
 import copy
 import math
 import os.path as osp
@@ -26,9 +27,18 @@ CLS = -7.  # the class token's value in the position test: it must never reach a
 
 def _neck(in_channels, num_layers):
     # MoCo v3's projector / predictor (no biases, last BN without affine), BN1d instead of SyncBN on CPU.
-    return dict(type='NonLinearNeck', in_channels=in_channels, hid_channels=64, out_channels=32, num_layers=num_layers,
-                with_bias=False, with_last_bn=True, with_last_bn_affine=False, with_last_bias=False,
-                with_avg_pool=False, norm_cfg=dict(type='BN1d'))
+    return dict(
+        type='NonLinearNeck',
+        in_channels=in_channels,
+        hid_channels=64,
+        out_channels=32,
+        num_layers=num_layers,
+        with_bias=False,
+        with_last_bn=True,
+        with_last_bn_affine=False,
+        with_last_bias=False,
+        with_avg_pool=False,
+        norm_cfg=dict(type='BN1d'))
 
 
 MOCOV3_CFG = dict(
@@ -36,17 +46,24 @@ MOCOV3_CFG = dict(
     base_momentum=0.01,
     backbone=dict(type='MoCoV3ViT', arch=ARCH, img_size=64, patch_size=PATCH),
     neck=_neck(48, 3),
-    head=dict(type='MoCoV3Head', predictor=_neck(32, 2), loss=dict(type='CrossEntropyLoss', loss_weight=2 * 0.2),
-              temperature=0.2),
+    head=dict(
+        type='MoCoV3Head',
+        predictor=_neck(32, 2),
+        loss=dict(type='CrossEntropyLoss', loss_weight=2 * 0.2),
+        temperature=0.2),
     data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
 
 
 def lc_cfg(alpha=0.1, symmetric=False, backbone=None, **local_head):
     cfg = copy.deepcopy(MOCOV3_CFG)
-    cfg.update(type='MoCoV3LocalContrast', alpha=alpha, symmetric=symmetric,
-               local_neck=dict(type='TokenLocalProjectionNeck', in_channels=48, hid_channels=48, out_channels=16,
-                               norm_cfg=dict(type='BN')),
-               local_head=dict(type='LCLossHead', **local_head))
+    cfg.update(
+        type='MoCoV3LocalContrast',
+        alpha=alpha,
+        symmetric=symmetric,
+        local_neck=dict(
+            type='TokenLocalProjectionNeck', in_channels=48, hid_channels=48, out_channels=16,
+            norm_cfg=dict(type='BN')),
+        local_head=dict(type='LCLossHead', **local_head))
     cfg['backbone'].update(backbone or {})
     return cfg
 
@@ -164,9 +181,11 @@ def test_symmetric_lc_adds_the_reverse_direction_from_the_same_forward_passes():
     inputs, samples = batch(hw=(64, 64))
     out = lc.loss(inputs, samples)
     with torch.no_grad():
-        maps = [loop_patch_map(t, 4, 4) for t in (lc.momentum_encoder.module[0](inputs[0])[-1],
-                                                  lc.momentum_encoder.module[0](inputs[1])[-1],
-                                                  lc.backbone(inputs[0])[-1], lc.backbone(inputs[1])[-1])]
+        maps = [
+            loop_patch_map(t, 4, 4)
+            for t in (lc.momentum_encoder.module[0](inputs[0])[-1], lc.momentum_encoder.module[0](inputs[1])[-1],
+                      lc.backbone(inputs[0])[-1], lc.backbone(inputs[1])[-1])
+        ]
         target_c, target_sc = (lc.target_local_neck.module((m, ))[0] for m in maps[:2])
         online_c, online_sc = (lc.local_neck((m, ))[0] for m in maps[2:])
     records = records_of(samples)
@@ -231,12 +250,16 @@ def _captured_maps(model, hw):
     seen = {}
 
     def keep(name):
+
         def hook(module, args):
             seen.setdefault(name, args[0][0])  # args = (tuple of maps, ); returns None: the input is unchanged
+
         return hook
 
-    hooks = [model.local_neck.register_forward_pre_hook(keep('online')),
-             model.target_local_neck.module.register_forward_pre_hook(keep('target'))]
+    hooks = [
+        model.local_neck.register_forward_pre_hook(keep('online')),
+        model.target_local_neck.module.register_forward_pre_hook(keep('target'))
+    ]
     image = _position_image(hw).expand(2, -1, -1, -1)
     _, samples = batch(b=2)
     try:
@@ -363,8 +386,10 @@ def _unscoped(obj):
 
 def test_full_recipe_is_mmpretrains_mocov3_vit_small_plus_lc():
     ours = Config.fromfile(osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3-lc_vit-small-p16_16xb256-amp-coslr-300e_in1k.py'))
-    base = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'mocov3',
-                                    'mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k.py'))
+    base = Config.fromfile(
+        osp.join(
+            osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'mocov3',
+            'mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k.py'))
     assert ours.custom_imports == dict(imports=['mmlc'], allow_failed_imports=False)
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'auto_scale_lr', 'data_preprocessor'):
         assert _unscoped(ours[key]) == _unscoped(base[key]), key

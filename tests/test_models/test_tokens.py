@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """ViT tokens as dense maps: tokens that encode their own (row, col), a real mmpretrain ViT forward whose
 output tokens carry their patch position, and the token local projection against a per-token loop."""
+
 import pytest
 import torch
 from mmpretrain.models import VisionTransformer
@@ -29,9 +30,9 @@ def _encodes_positions(feat_map: torch.Tensor) -> bool:
     b, _, h, w = feat_map.shape
     rows = torch.arange(h, dtype=torch.float32).view(h, 1).expand(h, w)
     cols = torch.arange(w, dtype=torch.float32).view(1, w).expand(h, w)
-    return all(torch.equal(feat_map[i, 0], rows) and torch.equal(feat_map[i, 1], cols)
-               and bool((feat_map[i, 2] == i).all()) and torch.equal(feat_map[i, 3], 100 * rows + cols)
-               for i in range(b))
+    return all(
+        torch.equal(feat_map[i, 0], rows) and torch.equal(feat_map[i, 1], cols) and bool((
+            feat_map[i, 2] == i).all()) and torch.equal(feat_map[i, 3], 100 * rows + cols) for i in range(b))
 
 
 @pytest.mark.parametrize('extra', [0, 1, 2])  # no class token, class token, DeiT's class + distillation
@@ -136,8 +137,8 @@ def test_map_and_grid_agree_with_mmpretrains_featmap_output(size):
 
 
 def _perturbed_neck(norm: str, with_relu: bool = False, **kwargs) -> TokenLocalProjectionNeck:
-    neck = TokenLocalProjectionNeck(in_channels=8, hid_channels=6, out_channels=5, norm_cfg=dict(type=norm),
-                                    with_relu=with_relu, **kwargs)
+    neck = TokenLocalProjectionNeck(
+        in_channels=8, hid_channels=6, out_channels=5, norm_cfg=dict(type=norm), with_relu=with_relu, **kwargs)
     with torch.no_grad():  # non-trivial affine parameters and running statistics
         neck.bn.weight.uniform_(0.5, 1.5)
         neck.bn.bias.uniform_(-0.5, 0.5)
@@ -216,8 +217,8 @@ def test_token_neck_infers_square_grids_and_ignores_the_class_token():
 
 
 def test_token_neck_keeps_the_local_neck_parameter_names_and_trains():
-    neck = MODELS.build(dict(type='TokenLocalProjectionNeck', in_channels=8, hid_channels=6, out_channels=5,
-                             norm_cfg=dict(type='BN')))
+    neck = MODELS.build(
+        dict(type='TokenLocalProjectionNeck', in_channels=8, hid_channels=6, out_channels=5, norm_cfg=dict(type='BN')))
     plain = LocalProjectionNeck(in_channels=8, hid_channels=6, out_channels=5, norm_cfg=dict(type='BN'))
     assert neck.state_dict().keys() == plain.state_dict().keys()
     tokens = torch.randn(3, 1 + 9, 8, requires_grad=True)
@@ -242,8 +243,8 @@ def test_token_neck_on_a_tiny_vit_equals_the_neck_on_mmpretrains_featmap():
     raw, featmap = _tiny_vit('raw'), _tiny_vit('featmap')
     featmap.load_state_dict(raw.state_dict())
     neck = TokenLocalProjectionNeck(in_channels=32, hid_channels=32, out_channels=16, norm_cfg=dict(type='BN'))
-    plain = LocalProjectionNeck(in_channels=32, hid_channels=32, out_channels=16, norm_cfg=dict(type='BN'),
-                                with_relu=False)
+    plain = LocalProjectionNeck(
+        in_channels=32, hid_channels=32, out_channels=16, norm_cfg=dict(type='BN'), with_relu=False)
     plain.load_state_dict(neck.state_dict())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The benchmark scripts run in smoke mode and print their tables (so they do not rot)."""
+
 import os.path as osp
 import re
 

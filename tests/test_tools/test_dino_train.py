@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The CPU DINO config through tools/train.py and mmengine's Runner: hooks in effect, checkpoints, resume."""
+
 import os
 import os.path as osp
 import re
@@ -19,10 +20,12 @@ CONFIG = osp.join(CONFIG_DIR, 'dino', 'dino_vit-tiny-p16_1xb8-coslr-300i_bundled
 # No stochastic depth: mmengine's resume does not restore torch's random state, so drop-path masks after a resume
 # differ from an uninterrupted run's (measured: the resumed loss differs at the first resumed iteration), and the
 # resume test compares the two runs bit for bit.
-OPTS = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'default_hooks.logger.interval=1', 'log_processor.window_size=1', 'default_hooks.checkpoint.interval=2',
-        'default_hooks.checkpoint.max_keep_ckpts=2', 'custom_hooks.0.warmup=3', 'custom_hooks.0.temp=0.07',
-        'custom_hooks.1.freeze=2', 'train_cfg.max_iters=4', 'model.backbone.drop_path_rate=0.']
+OPTS = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1', 'log_processor.window_size=1', 'default_hooks.checkpoint.interval=2',
+    'default_hooks.checkpoint.max_keep_ckpts=2', 'custom_hooks.0.warmup=3', 'custom_hooks.0.temp=0.07',
+    'custom_hooks.1.freeze=2', 'train_cfg.max_iters=4', 'model.backbone.drop_path_rate=0.'
+]
 V = 'neck.last_layer.parametrizations.weight.original1'  # the prototypes' direction parameters
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """tools/analysis/get_flops.py against figures derived by hand."""
+
 import glob
 import math
 import os.path as osp
@@ -26,8 +27,8 @@ def local_neck_by_hand(cfg: dict, side: int) -> int:
     """LocalProjectionNeck on a side x side map, counted as the counter does: a 1x1 conv is
     in x out multiply-adds per cell (bias not counted), an eval-mode BN with affine 2 per element, ReLU 0."""
     cells = side * side
-    return cells * (cfg['in_channels'] * cfg['hid_channels'] + 2 * cfg['hid_channels']
-                    + cfg['hid_channels'] * cfg['out_channels'])
+    return cells * (
+        cfg['in_channels'] * cfg['hid_channels'] + 2 * cfg['hid_channels'] + cfg['hid_channels'] * cfg['out_channels'])
 
 
 def test_resnet18_and_its_local_neck(demo):
@@ -40,8 +41,9 @@ def test_resnet18_and_its_local_neck(demo):
     assert parts['local_neck'][0] == (1, neck.in_channels, 7, 7)
     assert parts['local_neck'][1] == local_neck_by_hand(neck, 7)
     # Parameters: two 1x1 convs (the second with a bias) and the BN's weight and bias.
-    assert parts['local_neck'][2] == (neck.in_channels * neck.hid_channels + 2 * neck.hid_channels
-                                      + neck.hid_channels * neck.out_channels + neck.out_channels)
+    assert parts['local_neck'][2] == (
+        neck.in_channels * neck.hid_channels + 2 * neck.hid_channels + neck.hid_channels * neck.out_channels +
+        neck.out_channels)
 
 
 def test_step_estimate(tool, demo):
@@ -49,8 +51,8 @@ def test_step_estimate(tool, demo):
     f = {name: flops for name, _, flops, _ in result['parts']}
     # Two views; online backbone, neck, predictor and local neck forward + backward (3x forward), the EMA
     # target's backbone, neck and local neck forward once; the local branch sees one view per side.
-    assert result['step_global'] == (2 * (3 + 1) * (f['backbone'] + f['neck (global projector)'])
-                                     + 2 * 3 * f['head.predictor'])
+    assert result['step_global'] == (2 * (3 + 1) * (f['backbone'] + f['neck (global projector)']) +
+                                     2 * 3 * f['head.predictor'])
     assert result['step_local'] == (3 + 1) * f['local_neck']
     assert result['view'] == sum(f.values())
     model.local_branch.symmetric = True  # both directions: twice the local work

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """tools/misc/gpu_check.sh: the CPU reduced mode end to end, a failing part, the verdicts and the table."""
+
 import math
 import os.path as osp
 import subprocess
@@ -34,9 +35,12 @@ def read_table(stdout: str) -> dict:
 def test_cpu_reduced_mode_end_to_end():
     # Two gloo processes, so the torchrun path the GPU run takes is exercised too (the forced-failure test
     # below covers the one-process path). --device cpu: what a machine without CUDA picks by itself.
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'misc', 'gpu_check.sh'), '--gpus', '2', '--device',
-                           'cpu'],
-                          capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    proc = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', 'misc', 'gpu_check.sh'), '--gpus', '2', '--device', 'cpu'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     rows = read_table(proc.stdout)
     assert list(rows) == PARTS
@@ -61,6 +65,7 @@ def test_cpu_reduced_mode_end_to_end():
 
 
 def test_a_failing_part_fails_the_run_and_the_others_still_run(gpu_check, monkeypatch, capsys):
+
     def broken(args, ctx):
         raise RuntimeError('forced\nsecond line')
 
@@ -79,8 +84,8 @@ def test_a_failing_part_fails_the_run_and_the_others_still_run(gpu_check, monkey
 
 def test_hung_processes_are_killed_and_fail_their_part(gpu_check, capsys):
     # The multi-process steps get --step-timeout seconds; here far too few for two processes even to start.
-    code = gpu_check.main(['--device', 'cpu', '--gpus', '2', '--step-timeout', '1', '--parts', 'amp_step',
-                           'preproc_colour'])
+    code = gpu_check.main(
+        ['--device', 'cpu', '--gpus', '2', '--step-timeout', '1', '--parts', 'amp_step', 'preproc_colour'])
     rows = read_table(capsys.readouterr().out)
     assert code == 1 and list(rows) == ['amp_step', 'preproc_colour']
     assert rows['amp_step'][0] == 'FAIL'
@@ -124,20 +129,33 @@ def test_judge_steps(gpu_check):
 
 
 def test_merge_ranks(gpu_check):
-    def rank(times, peaks, grads, abs_peak):
-        return {'BYOL': dict(times=times, step_peaks=peaks, abs_peak=abs_peak, losses_finite=[True, True],
-                             grads_finite=grads, params_finite=True, scales=[], norm='SyncBN', precision='fp16')}
 
-    merged = gpu_check.merge_ranks([rank([1., 4.], [10, 5], [True, True], 100),
-                                    rank([2., 3.], [7, None], [True, False], 90)])['BYOL']
+    def rank(times, peaks, grads, abs_peak):
+        return {
+            'BYOL':
+            dict(
+                times=times,
+                step_peaks=peaks,
+                abs_peak=abs_peak,
+                losses_finite=[True, True],
+                grads_finite=grads,
+                params_finite=True,
+                scales=[],
+                norm='SyncBN',
+                precision='fp16')
+        }
+
+    merged = gpu_check.merge_ranks(
+        [rank([1., 4.], [10, 5], [True, True], 100),
+         rank([2., 3.], [7, None], [True, False], 90)])['BYOL']
     assert merged['times'] == [2., 4.]  # the slowest process sets each step's time
     assert merged['step_peaks'] == [10, None] and merged['abs_peak'] == 100
     assert merged['grads_finite'] == [True, False] and merged['norm'] == 'SyncBN'
 
 
 def test_worker_arguments_round_trip(gpu_check):
-    args = gpu_check.parse_args(['--device', 'cpu', '--batch', '3', '--size', '96', '--steps', '4', '--warmup',
-                                 '1', '--gpus', '2'])
+    args = gpu_check.parse_args(
+        ['--device', 'cpu', '--batch', '3', '--size', '96', '--steps', '4', '--warmup', '1', '--gpus', '2'])
     again = gpu_check.parse_args(gpu_check._worker_argv(args) + ['--worker-out', '/tmp/x'])
     for key in ('device', 'batch', 'size', 'steps', 'warmup', 'gpus', 'reduced'):
         assert getattr(again, key) == getattr(args, key)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """tools/dataset_converters/imagenet_subset.py on a tiny fake ImageNet tree, and the ImageNet-100 class list."""
+
 import os
 import os.path as osp
 import re
@@ -16,8 +17,12 @@ from conftest import BYOL_LC_DIR, REPO_ROOT, load_script
 TOOL = 'tools/dataset_converters/imagenet_subset.py'
 CLASS_LIST = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'imagenet100_classes.txt')
 # Four classes in the fake source; their 1000-class labels are their positions in sorted order (0-3).
-SOURCE = {'n00000001': ['a.JPEG', 'b.JPEG'], 'n00000002': ['c.JPEG'], 'n00000003': ['d.jpg', 'e.PNG', 'f.JPEG'],
-          'n00000004': ['g.JPEG']}
+SOURCE = {
+    'n00000001': ['a.JPEG', 'b.JPEG'],
+    'n00000002': ['c.JPEG'],
+    'n00000003': ['d.jpg', 'e.PNG', 'f.JPEG'],
+    'n00000004': ['g.JPEG']
+}
 
 
 @pytest.fixture(scope='module')
@@ -72,17 +77,19 @@ def test_builds_the_subset_in_mmpretrain_layout(tool, tmp_path, capsys):
     classes = class_file(tmp_path / 'classes.txt', ['n00000003', 'n00000001'])
     report = tool.main([str(src), str(out), '--classes', classes])
     assert read_lines(out / 'meta' / 'train.txt') == [
-        'n00000001/a.JPEG 0', 'n00000001/b.JPEG 0', 'n00000003/d.jpg 1', 'n00000003/e.PNG 1', 'n00000003/f.JPEG 1']
+        'n00000001/a.JPEG 0', 'n00000001/b.JPEG 0', 'n00000003/d.jpg 1', 'n00000003/e.PNG 1', 'n00000003/f.JPEG 1'
+    ]
     # Source val labels 0 and 2 are n00000001 and n00000003; the others are dropped.
     assert read_lines(out / 'meta' / 'val.txt') == [
         'ILSVRC2012_val_00000000.JPEG 0', 'ILSVRC2012_val_00000002.JPEG 1', 'ILSVRC2012_val_00000004.JPEG 1',
-        'ILSVRC2012_val_00000005.JPEG 0']
+        'ILSVRC2012_val_00000005.JPEG 0'
+    ]
     assert read_lines(out / 'meta' / 'classes.txt') == ['n00000001', 'n00000003']
     assert sorted(os.listdir(out / 'train')) == ['n00000001', 'n00000003']
     assert sorted(os.listdir(out / 'train' / 'n00000003')) == ['d.jpg', 'e.PNG', 'f.JPEG']  # no readme.txt
     link = out / 'train' / 'n00000001' / 'a.JPEG'
-    assert osp.islink(link) and osp.isabs(os.readlink(link)) and osp.samefile(link, src / 'train' / 'n00000001' /
-                                                                              'a.JPEG')
+    assert osp.islink(link) and osp.isabs(os.readlink(link)) and osp.samefile(link,
+                                                                              src / 'train' / 'n00000001' / 'a.JPEG')
     assert report == dict(classes=2, train=5, train_per_class=(2, 3), val=4, val_layout='flat')
     assert capsys.readouterr().out.strip() == ('2 classes, 5 training images (2-3 per class), 4 validation images '
                                                f'(flat layout), symlink -> {out}')
@@ -101,8 +108,7 @@ def test_builds_the_subset_in_mmpretrain_layout(tool, tmp_path, capsys):
 def test_hardlink_and_copy(tool, tmp_path, link):
     src, out = tmp_path / 'imagenet', tmp_path / 'subset'
     fake_imagenet(src, val='folders')
-    report = tool.main([str(src), str(out), '--classes', class_file(tmp_path / 'c.txt', ['n00000002']),
-                        '--link', link])
+    report = tool.main([str(src), str(out), '--classes', class_file(tmp_path / 'c.txt', ['n00000002']), '--link', link])
     made, orig = out / 'train' / 'n00000002' / 'c.JPEG', src / 'train' / 'n00000002' / 'c.JPEG'
     assert not osp.islink(made) and made.read_bytes() == orig.read_bytes()
     assert osp.samefile(made, orig) == (link == 'hardlink')
@@ -118,8 +124,7 @@ def test_val_labels_follow_the_source_train_list(tool, tmp_path):
     with open(src / 'meta' / 'train.txt', 'w') as f:  # label 0 <-> n00000004, 3 <-> n00000001
         f.write('n00000004/g.JPEG 0\nn00000002/c.JPEG 1\nn00000003/d.jpg 2\nn00000001/a.JPEG 3\n')
     tool.main([str(src), str(out), '--classes', class_file(tmp_path / 'c.txt', ['n00000004'])])
-    assert read_lines(out / 'meta' / 'val.txt') == ['ILSVRC2012_val_00000000.JPEG 0',
-                                                    'ILSVRC2012_val_00000005.JPEG 0']
+    assert read_lines(out / 'meta' / 'val.txt') == ['ILSVRC2012_val_00000000.JPEG 0', 'ILSVRC2012_val_00000005.JPEG 0']
 
 
 def test_without_a_validation_set(tool, tmp_path, capsys):

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """tools/analysis/mini_study.py: its pure pieces (mmlc.analysis.mini_study) against hand-worked cases, and one
 end-to-end smoke study (two runs, 2 iterations, 64 px) that must not retrain when invoked again."""
+
 import json
 import math
 import os
@@ -23,7 +24,6 @@ TOOL = 'tools/analysis/mini_study.py'
 # 300, then cosine to the end.
 WARMUP = dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=30)
 COSINE = dict(type='CosineAnnealingLR', T_max=270, by_epoch=False, begin=30, end=300)
-
 
 # --- schedule --------------------------------------------------------------------------------------------------
 
@@ -51,8 +51,8 @@ def test_rescale_to_a_tiny_run_keeps_every_scheduler_at_least_one_iteration():
 
 def test_rescale_other_fields():
     # An open end stays open, a T_max that is not end - begin is scaled on its own, milestones are scaled.
-    sched = rescale_param_schedulers(dict(type='CosineAnnealingLR', T_max=150, by_epoch=False, begin=30,
-                                          end=int(1e9)), 300, 20)
+    sched = rescale_param_schedulers(
+        dict(type='CosineAnnealingLR', T_max=150, by_epoch=False, begin=30, end=int(1e9)), 300, 20)
     assert sched == [dict(type='CosineAnnealingLR', T_max=10, by_epoch=False, begin=2, end=int(1e9))]
     step = rescale_param_schedulers([dict(type='MultiStepLR', by_epoch=False, milestones=[150, 240])], 300, 20)
     assert step[0]['milestones'] == [10, 16] and 'begin' not in step[0]
@@ -98,13 +98,21 @@ def test_default_held_out_count():
 
 BYOL_VIEWS = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=[1, 1], transforms=[
-        [dict(type='RandomResizedCrop', scale=224), dict(type='RandomApply', transforms=[dict(type='ColorJitter')])],
-        [dict(type='RandomResizedCrop', scale=224), dict(type='RandomFlip', prob=0.5)]]),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[[
+            dict(type='RandomResizedCrop', scale=224),
+            dict(type='RandomApply', transforms=[dict(type='ColorJitter')])
+        ], [dict(type='RandomResizedCrop', scale=224),
+            dict(type='RandomFlip', prob=0.5)]]),
     dict(type='PackInputs'),
 ]
-LC_VIEWS = [dict(type='LoadImageOrSkip'), dict(type='PairedCorrespondenceTransform', size=112),
-            dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape'])]
+LC_VIEWS = [
+    dict(type='LoadImageOrSkip'),
+    dict(type='PairedCorrespondenceTransform', size=112),
+    dict(type='PackInputs', algorithm_keys=['sc_box', 'sc_flip', 'src_shape'])
+]
 
 
 def test_view_size_found_and_set_in_nested_pipelines():
@@ -120,17 +128,19 @@ def test_view_size_found_and_set_in_nested_pipelines():
 
 
 def test_study_hooks_replace_the_correspondence_hooks():
-    hooks = [dict(type='SomeOtherHook', x=1),
-             dict(type='CorrespondenceAccuracyHook', interval=50, names=('train.png', ), size=112, colour=False),
-             dict(type='CorrespondenceAccuracyHook', name='corr_train', names=('train.png', ))]
+    hooks = [
+        dict(type='SomeOtherHook', x=1),
+        dict(type='CorrespondenceAccuracyHook', interval=50, names=('train.png', ), size=112, colour=False),
+        dict(type='CorrespondenceAccuracyHook', name='corr_train', names=('train.png', ))
+    ]
     other, study = study_hooks(hooks, '/held', ['a.png', 'b c.png'], 64, 3)
     assert other == hooks[0]
     assert study['name'] == 'corr' and study['interval'] == 3 and study['mode'] == 'flip' and study['colour']
     assert (study['data_root'], study['names'], study['max_images'], study['size']) == ('/held', ('a.png', 'b c.png'),
-                                                                                         2, 64)
+                                                                                        2, 64)
     assert (study['stage'], study['use_local_neck'], study['branch'], study['seed']) == (-1, False, 'online', 0)
-    assert [h['type'] for h in study_hooks(hooks[:1], None, ['x'], 64, 1)] == ['SomeOtherHook',
-                                                                                'CorrespondenceAccuracyHook']
+    assert [h['type']
+            for h in study_hooks(hooks[:1], None, ['x'], 64, 1)] == ['SomeOtherHook', 'CorrespondenceAccuracyHook']
 
 
 def test_study_overrides_of_the_demo_config_round_trip_through_a_delta(tmp_path):
@@ -139,8 +149,8 @@ def test_study_overrides_of_the_demo_config_round_trip_through_a_delta(tmp_path)
     base = Config.fromfile(base_path)
     old = base.train_cfg.max_iters
     train = ['a b.png', 'c,d.png', '1.png']  # names that --cfg-options could not carry
-    over = study_overrides(base, iters=20, size=64, seed=3, train_root='/data', train_names=train,
-                           held_root='/data', held_names=['h.png'])
+    over = study_overrides(
+        base, iters=20, size=64, seed=3, train_root='/data', train_names=train, held_root='/data', held_names=['h.png'])
     delta = tmp_path / 'delta.py'
     delta.write_text(render_delta_config(base_path, over, comment='test'))
     cfg = Config.fromfile(str(delta))
@@ -205,8 +215,15 @@ def test_mocov3_runs_resolve_to_configs_that_build(tmp_path):
     assert runs[1].config == runs[2].config == tool.MOCOV3_LC_CONFIG and runs[0].config == tool.MOCOV3_CONFIG
     built = {}
     for run in runs:
-        over = study_overrides(Config.fromfile(run.config_path), iters=4, size=96, seed=0, train_root=None,
-                               train_names=['camera', 'coins'], held_root=None, held_names=['astronaut'])
+        over = study_overrides(
+            Config.fromfile(run.config_path),
+            iters=4,
+            size=96,
+            seed=0,
+            train_root=None,
+            train_names=['camera', 'coins'],
+            held_root=None,
+            held_names=['astronaut'])
         if run.model:
             over = dict(model=run.model, **over)
         delta = tmp_path / f'{run.name}.py'
@@ -219,19 +236,33 @@ def test_mocov3_runs_resolve_to_configs_that_build(tmp_path):
     assert type(lcviews).__name__ == type(lc).__name__ == 'MoCoV3LocalContrast' and lc_views.startswith('I_c + I_sc')
     assert lcviews.alpha == 0. and lc.alpha > 0
     # The same network in all three (the plain one without the local branch).
-    assert {k: v.shape for k, v in base.state_dict().items()} == {
-        k: v.shape for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))}
+    assert {
+        k: v.shape
+        for k, v in base.state_dict().items()
+    } == {
+        k: v.shape
+        for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))
+    }
 
 
 def test_local_crops_keep_their_ratio_to_the_global_views():
     # DINO's multi-crop: global 224 px, local 96 px. At 64 px the local crops become round(96 * 64 / 224) = 27 px.
-    dino = [dict(type='MultiView', num_views=[1, 1, 8], transforms=[
-        [dict(type='RandomResizedCrop', scale=224)], [dict(type='RandomResizedCrop', scale=224)],
-        [dict(type='RandomResizedCrop', scale=96)]])]
+    dino = [
+        dict(
+            type='MultiView',
+            num_views=[1, 1, 8],
+            transforms=[[dict(type='RandomResizedCrop', scale=224)], [dict(type='RandomResizedCrop', scale=224)],
+                        [dict(type='RandomResizedCrop', scale=96)]])
+    ]
     assert [v[0]['scale'] for v in set_view_size(dino, 64)[0]['transforms']] == [64, 64, 27]
     assert describe_views(dino) == 'two random resized crops + local crops'
-    paired = [dict(type='PairedMultiCrop', num_local_crops=4, transforms=[
-        [dict(type='PairedCorrespondenceTransform', size=64)], [dict(type='RandomResizedCrop', scale=32)]])]
+    paired = [
+        dict(
+            type='PairedMultiCrop',
+            num_local_crops=4,
+            transforms=[[dict(type='PairedCorrespondenceTransform', size=64)],
+                        [dict(type='RandomResizedCrop', scale=32)]])
+    ]
     out = set_view_size(paired, 96)[0]['transforms']
     assert (out[0][0]['size'], out[1][0]['scale']) == (96, 48)
     assert describe_views(paired).startswith('I_c + I_sc') and describe_views(paired).endswith('+ local crops')
@@ -249,8 +280,15 @@ def test_dino_runs_resolve_to_configs_that_build(tmp_path):
     assert runs[1].config == runs[2].config == tool.DINO_LC_CONFIG and runs[0].config == tool.DINO_CONFIG
     built = {}
     for run in runs:
-        over = study_overrides(Config.fromfile(run.config_path), iters=4, size=96, seed=0, train_root=None,
-                               train_names=['camera', 'coins'], held_root=None, held_names=['astronaut'])
+        over = study_overrides(
+            Config.fromfile(run.config_path),
+            iters=4,
+            size=96,
+            seed=0,
+            train_root=None,
+            train_names=['camera', 'coins'],
+            held_root=None,
+            held_names=['astronaut'])
         if run.model:
             over = dict(model=run.model, **over)
         delta = tmp_path / f'{run.name}.py'
@@ -266,8 +304,13 @@ def test_dino_runs_resolve_to_configs_that_build(tmp_path):
     assert type(lcviews).__name__ == type(lc).__name__ == 'DINOLocalContrast' and lc_views.startswith('I_c + I_sc')
     assert lcviews.alpha == 0. and lc.alpha > 0
     # The same network in all three (the plain one without the local branch).
-    assert {k: v.shape for k, v in base.state_dict().items()} == {
-        k: v.shape for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))}
+    assert {
+        k: v.shape
+        for k, v in base.state_dict().items()
+    } == {
+        k: v.shape
+        for k, v in lc.state_dict().items() if not k.startswith(('local_neck.', 'target_local_neck.'))
+    }
 
 
 # --- results ---------------------------------------------------------------------------------------------------
@@ -293,10 +336,16 @@ def test_markdown_table():
 
 
 def test_jsonl_keeps_the_last_line_of_a_repeated_iteration():
-    lines = [json.dumps(dict(iter=0, acc=0.1)), json.dumps(dict(iter=50, acc=0.2)),
-             json.dumps(dict(iter=100, acc=0.3)),
-             # resumed from iteration 50: iteration 100 is measured again
-             json.dumps(dict(iter=100, acc=0.4)), '', json.dumps(dict(iter=150, acc=0.5)), '{"iter": 200, "ac']
+    lines = [
+        json.dumps(dict(iter=0, acc=0.1)),
+        json.dumps(dict(iter=50, acc=0.2)),
+        json.dumps(dict(iter=100, acc=0.3)),
+        # resumed from iteration 50: iteration 100 is measured again
+        json.dumps(dict(iter=100, acc=0.4)),
+        '',
+        json.dumps(dict(iter=150, acc=0.5)),
+        '{"iter": 200, "ac'
+    ]
     records = parse_jsonl(lines)
     assert [(r['iter'], r['acc']) for r in records] == [(0, 0.1), (50, 0.2), (100, 0.4), (150, 0.5)]
 
@@ -315,8 +364,10 @@ def test_aggregate_curves_over_seeds():
 
 # --- end to end --------------------------------------------------------------------------------------------------
 
-FAST = ['--cfg-options', 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False']
+FAST = [
+    '--cfg-options', 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False'
+]
 
 
 def _texture_folder(root) -> list:
@@ -336,8 +387,12 @@ def study(tmp_path_factory):
     data = tmp_path_factory.mktemp('images')
     names = _texture_folder(str(data))
     work = tmp_path_factory.mktemp('study')
-    argv = ['--data', str(data), '--held-out', '2', '--runs', 'byol', 'byol-lc', '--seeds', '0', '--iters', '2',
-            '--size', '64', '--map-images', '2', '--map-px', '64', '--work-dir', str(work), *FAST]
+    argv = [
+        '--data',
+        str(data), '--held-out', '2', '--runs', 'byol', 'byol-lc', '--seeds', '0', '--iters', '2', '--size', '64',
+        '--map-images', '2', '--map-px', '64', '--work-dir',
+        str(work), *FAST
+    ]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv('OMP_NUM_THREADS', '1')  # the trainings share the machine's cores with everyone else
         results = load_script(TOOL).main(argv)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The MoCo v3 demo configs (tiny ViT) train through tools/train.py and mmengine's Runner on CPU."""
+
 import os
 import os.path as osp
 import subprocess
@@ -14,8 +15,10 @@ TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 LC_CONFIG = osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 BASE_CONFIG = osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 # 4 images per step, no worker processes, a checkpoint at the end; the demo's 96 px views (6 x 6 patch tokens).
-FAST = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'default_hooks.logger.interval=1', 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2']
+FAST = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1', 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2'
+]
 
 
 def _train(config, work_dir):

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """tools/train.py through mmengine's Runner: train, resume, Pretrained init, 2-process gloo DDP."""
+
 import os
 import os.path as osp
 import socket
@@ -16,9 +17,10 @@ from conftest import DDP_CONFIG, DEMO_CONFIG, REPO_ROOT
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 # Small and fast: 64 px views, 4 images per step, no worker processes.
-FAST = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1',
-        'train_dataloader.dataset.pipeline.1.size=64']
+FAST = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1', 'train_dataloader.dataset.pipeline.1.size=64'
+]
 
 
 def _env():
@@ -112,8 +114,11 @@ def _free_port():
 def test_two_process_gloo_ddp(tmp_path):
     env_port = str(_free_port())
     opts = FAST + ['train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2']
-    cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DDP_CONFIG, '2', '--work-dir', str(tmp_path),
-           '--cfg-options', *opts]
+    cmd = [
+        'bash',
+        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DDP_CONFIG, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', *opts
+    ]
     env = dict(_env(), PORT=env_port, PYTHON=sys.executable)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
@@ -126,8 +131,13 @@ def test_two_process_gloo_ddp(tmp_path):
 def test_amp_on_cpu_is_refused_with_a_clear_message(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
-    proc = subprocess.run([sys.executable, TRAIN, DEMO_CONFIG, '--amp', '--work-dir', str(tmp_path)], cwd=REPO_ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, TRAIN, DEMO_CONFIG, '--amp', '--work-dir',
+                           str(tmp_path)],
+                          cwd=REPO_ROOT,
+                          env=_env(),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode != 0 and '--amp needs a GPU' in proc.stderr
 
 

@@ -23,36 +23,55 @@ import mmengine
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.analysis import (build_feature_extractor, evaluate_pairs, list_images, load_image,  # noqa: E402
-                           prepare_pairs, resolve_device, summarise)
+from mmlc.analysis import (build_feature_extractor, evaluate_pairs, list_images, load_image, prepare_pairs,
+                           resolve_device, summarise)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Dense correspondence accuracy (paper §4.6)')
     parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet / ViT")
-    parser.add_argument('checkpoint',
-                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
+    parser.add_argument(
+        'checkpoint', help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='image directory (searched recursively) or one image')
     parser.add_argument('--max-images', type=int, default=None, help='use the first N images (sorted)')
-    parser.add_argument('--mode', choices=['flip', 'crop'], default='flip',
-                        help="'flip': the paper's mirrored-cell test; 'crop': random resized crop + flip")
+    parser.add_argument(
+        '--mode',
+        choices=['flip', 'crop'],
+        default='flip',
+        help="'flip': the paper's mirrored-cell test; 'crop': random resized crop + flip")
     parser.add_argument('--size', type=int, default=224, help='side of the square views (default 224)')
     parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3 or ViT layer, -1 = last (default)')
-    parser.add_argument('--num-heads', type=int, default=None,
-                        help='attention heads of a ViT read without a config (not in the weights; '
-                             'default: the config stored in a Runner checkpoint)')
-    parser.add_argument('--local', action='store_true',
-                        help='score the local projection (mmlc checkpoints) instead of the backbone map')
-    parser.add_argument('--local-level', type=int, default=-1,
-                        help='with --local on a multi-level model: which local neck (default -1, the last)')
-    parser.add_argument('--branch', choices=['online', 'target'], default='online',
-                        help='online (default) or EMA target network')
+    parser.add_argument(
+        '--num-heads',
+        type=int,
+        default=None,
+        help='attention heads of a ViT read without a config (not in the weights; '
+        'default: the config stored in a Runner checkpoint)')
+    parser.add_argument(
+        '--local',
+        action='store_true',
+        help='score the local projection (mmlc checkpoints) instead of the backbone map')
+    parser.add_argument(
+        '--local-level',
+        type=int,
+        default=-1,
+        help='with --local on a multi-level model: which local neck (default -1, the last)')
+    parser.add_argument(
+        '--branch', choices=['online', 'target'], default='online', help='online (default) or EMA target network')
     parser.add_argument('--no-colour', action='store_true', help='no colour transforms (geometry only)')
-    parser.add_argument('--colour-views', choices=['both', 'second'], default='both',
-                        help="colour-transform both views (default) or only the flipped/cropped one (§4.6 read "
-                             'literally)')
-    parser.add_argument('--crop-scale', type=float, nargs=2, default=(0.08, 1.0), metavar=('MIN', 'MAX'),
-                        help='crop area range for --mode crop (default 0.08 1.0)')
+    parser.add_argument(
+        '--colour-views',
+        choices=['both', 'second'],
+        default='both',
+        help='colour-transform both views (default) or only the flipped/cropped one (§4.6 read '
+        'literally)')
+    parser.add_argument(
+        '--crop-scale',
+        type=float,
+        nargs=2,
+        default=(0.08, 1.0),
+        metavar=('MIN', 'MAX'),
+        help='crop area range for --mode crop (default 0.08 1.0)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the view pairs (default 0)')
     parser.add_argument('--batch-size', type=int, default=16, help='pairs per forward pass')
     parser.add_argument('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda:0', ...")
@@ -63,16 +82,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage,
-                                        use_local_neck=args.local, local_level=args.local_level,
-                                        branch=args.branch, device=resolve_device(args.device),
-                                        num_heads=args.num_heads)
+    extractor = build_feature_extractor(
+        args.checkpoint,
+        args.config,
+        stage=args.stage,
+        use_local_neck=args.local,
+        local_level=args.local_level,
+        branch=args.branch,
+        device=resolve_device(args.device),
+        num_heads=args.num_heads)
     paths = list_images(args.data, args.max_images)
     print(f'loading {len(paths)} images from {args.data}', file=sys.stderr)
-    pairs = prepare_pairs([load_image(p) for p in paths], mode=args.mode, size=args.size,
-                          colour=not args.no_colour, seed=args.seed, crop_scale=tuple(args.crop_scale),
-                          names=[osp.relpath(p, args.data) if osp.isdir(args.data) else osp.basename(p)
-                                 for p in paths], colour_views=args.colour_views)
+    pairs = prepare_pairs([load_image(p) for p in paths],
+                          mode=args.mode,
+                          size=args.size,
+                          colour=not args.no_colour,
+                          seed=args.seed,
+                          crop_scale=tuple(args.crop_scale),
+                          names=[osp.relpath(p, args.data) if osp.isdir(args.data) else osp.basename(p) for p in paths],
+                          colour_views=args.colour_views)
     results = evaluate_pairs(extractor, pairs, batch_size=args.batch_size, progress=not args.no_progress)
     summary = summarise(results)
     feat = f'{results[0].feat_size1[0]}x{results[0].feat_size1[1]}' if results else '?'
@@ -85,8 +113,10 @@ def main(argv=None) -> dict:
     print(f'per image: mean {100 * summary["image_mean"]:.2f}%  std {100 * summary["image_std"]:.2f}%  '
           f'min {100 * summary["image_min"]:.2f}%  median {100 * summary["image_median"]:.2f}%  '
           f'max {100 * summary["image_max"]:.2f}%  ({summary["num_scored_images"]} images scored)')
-    report = dict(summary=summary, args=vars(args),
-                  per_image=[dict(name=r.name, accuracy=r.accuracy, num_valid=r.num_valid) for r in results])
+    report = dict(
+        summary=summary,
+        args=vars(args),
+        per_image=[dict(name=r.name, accuracy=r.accuracy, num_valid=r.num_valid) for r in results])
     if args.out:
         mmengine.dump(report, args.out, file_format='json', indent=2)
         print(f'wrote {args.out}')

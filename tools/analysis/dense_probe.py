@@ -36,11 +36,11 @@ import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.analysis import (IGNORE_INDEX, SegmentationScores, build_feature_extractor,  # noqa: E402
-                           build_memory_bank, channel_stats, check_label_values, evaluate_score_maps, knn_score_maps,
-                           load_image, lr_sweep, resize_labels, resize_square, scores_as_dict, split_indices,
-                           resolve_device, standardise, train_linear_probe)
-from mmlc.analysis.image_io import IMG_EXTENSIONS  # noqa: E402
+from mmlc.analysis import (IGNORE_INDEX, SegmentationScores, build_feature_extractor, build_memory_bank, channel_stats,
+                           check_label_values, evaluate_score_maps, knn_score_maps, load_image, lr_sweep, resize_labels,
+                           resize_square, resolve_device, scores_as_dict, split_indices, standardise,
+                           train_linear_probe)
+from mmlc.analysis.image_io import IMG_EXTENSIONS
 
 CACHE_VERSION = 1
 
@@ -48,8 +48,8 @@ CACHE_VERSION = 1
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Linear / nearest-neighbour dense probe of frozen features')
     parser.add_argument('config', help="config describing model.backbone, or 'auto' for a plain ResNet / ViT")
-    parser.add_argument('checkpoint',
-                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
+    parser.add_argument(
+        'checkpoint', help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='root of an mmseg-layout set (img_dir/, ann_dir/)')
     classes = parser.add_mutually_exclusive_group(required=True)
     classes.add_argument('--classes', help='file with one class name per line (line i = class index i)')
@@ -57,45 +57,71 @@ def parse_args(argv=None) -> argparse.Namespace:
     classes.add_argument('--num-classes', type=int, help='number of classes (named class0, class1, ...)')
     parser.add_argument('--train-split', default='train', help="sub-folder of img_dir/ann_dir (default 'train')")
     parser.add_argument('--val-split', default='val', help="sub-folder of img_dir/ann_dir (default 'val')")
-    parser.add_argument('--img-suffix', default=None,
-                        help='image name ending, e.g. _leftImg8bit.png (default: any image extension)')
+    parser.add_argument(
+        '--img-suffix', default=None, help='image name ending, e.g. _leftImg8bit.png (default: any image extension)')
     parser.add_argument('--seg-map-suffix', default='.png', help="label name ending (default '.png')")
-    parser.add_argument('--reduce-zero-label', action='store_true',
-                        help="label 0 is 'other' (ADE20K): 0 -> ignore, k -> k - 1, as mmseg does")
-    parser.add_argument('--mode', choices=['linear', 'knn'], default='linear',
-                        help="'linear' (default): 1x1-conv classifier; 'knn': Hummingbird retrieval")
+    parser.add_argument(
+        '--reduce-zero-label',
+        action='store_true',
+        help="label 0 is 'other' (ADE20K): 0 -> ignore, k -> k - 1, as mmseg does")
+    parser.add_argument(
+        '--mode',
+        choices=['linear', 'knn'],
+        default='linear',
+        help="'linear' (default): 1x1-conv classifier; 'knn': Hummingbird retrieval")
     parser.add_argument('--size', type=int, default=224, help='images are resized to this square (default 224)')
     parser.add_argument('--stage', type=int, default=-1, help='ResNet stage 0-3 or ViT layer, -1 = last (default)')
-    parser.add_argument('--num-heads', type=int, default=None,
-                        help='attention heads of a ViT read without a config (not in the weights; '
-                             'default: the config stored in a Runner checkpoint)')
-    parser.add_argument('--local', action='store_true',
-                        help='probe the local projection (mmlc checkpoints) instead of the backbone map')
-    parser.add_argument('--local-level', type=int, default=-1,
-                        help='with --local on a multi-level model: which local neck (default -1, the last)')
-    parser.add_argument('--branch', choices=['online', 'target'], default='online',
-                        help='online (default) or EMA target network')
+    parser.add_argument(
+        '--num-heads',
+        type=int,
+        default=None,
+        help='attention heads of a ViT read without a config (not in the weights; '
+        'default: the config stored in a Runner checkpoint)')
+    parser.add_argument(
+        '--local',
+        action='store_true',
+        help='probe the local projection (mmlc checkpoints) instead of the backbone map')
+    parser.add_argument(
+        '--local-level',
+        type=int,
+        default=-1,
+        help='with --local on a multi-level model: which local neck (default -1, the last)')
+    parser.add_argument(
+        '--branch', choices=['online', 'target'], default='online', help='online (default) or EMA target network')
     linear = parser.add_argument_group('linear mode')
-    linear.add_argument('--lrs', type=float, nargs='+', default=[1e-4, 1e-3, 1e-2, 1e-1],
-                        help='Adam learning rates to sweep (default 1e-4 1e-3 1e-2 1e-1); one value: no sweep')
-    linear.add_argument('--val-fraction', type=float, default=0.2,
-                        help='fraction of train held out to pick the lr (default 0.2)')
+    linear.add_argument(
+        '--lrs',
+        type=float,
+        nargs='+',
+        default=[1e-4, 1e-3, 1e-2, 1e-1],
+        help='Adam learning rates to sweep (default 1e-4 1e-3 1e-2 1e-1); one value: no sweep')
+    linear.add_argument(
+        '--val-fraction', type=float, default=0.2, help='fraction of train held out to pick the lr (default 0.2)')
     linear.add_argument('--epochs', type=int, default=40, help='epochs per classifier (default 40)')
     linear.add_argument('--train-batch-size', type=int, default=16, help='images per Adam step (default 16)')
     linear.add_argument('--weight-decay', type=float, default=0., help="Adam's L2 penalty (default 0)")
-    linear.add_argument('--train-label-size', type=int, default=64,
-                        help='training labels are resized (nearest) to this square (default 64)')
+    linear.add_argument(
+        '--train-label-size',
+        type=int,
+        default=64,
+        help='training labels are resized (nearest) to this square (default 64)')
     knn = parser.add_argument_group('knn mode')
     knn.add_argument('--k', type=int, default=30, help='neighbours per val patch (default 30)')
-    knn.add_argument('--temperature', type=float, default=0.02,
-                     help='softmax temperature on cosine similarities (default 0.02)')
-    knn.add_argument('--bank-size', type=int, default=100000,
-                     help='at most this many train patches in the memory bank (default 100000)')
+    knn.add_argument(
+        '--temperature', type=float, default=0.02, help='softmax temperature on cosine similarities (default 0.02)')
+    knn.add_argument(
+        '--bank-size',
+        type=int,
+        default=100000,
+        help='at most this many train patches in the memory bank (default 100000)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the split, batch order, bank subset')
     parser.add_argument('--batch-size', type=int, default=16, help='images per forward pass (default 16)')
     parser.add_argument('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda:0', ...")
-    parser.add_argument('--threads', type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice); 1 is much faster on a busy machine")
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice); 1 is much faster on a busy machine")
     parser.add_argument('--cache-dir', help='keep extracted features here; a rerun with the same inputs reuses them')
     parser.add_argument('--out', help='write the report to this JSON file')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -143,9 +169,8 @@ def find_pairs(root: str, split: str, img_suffix: Optional[str], seg_map_suffix:
             label = osp.join(ann_root, stem + seg_map_suffix)
             (pairs if osp.isfile(label) else missing).append((osp.join(img_root, rel), label))
     if missing:
-        raise FileNotFoundError(f'{len(missing)} image(s) in {img_root} have no label map in {ann_root}, e.g. '
-                                + ', '.join(f'{osp.basename(i)} (no {osp.relpath(a, ann_root)})'
-                                            for i, a in missing[:3]))
+        raise FileNotFoundError(f'{len(missing)} image(s) in {img_root} have no label map in {ann_root}, e.g. ' +
+                                ', '.join(f'{osp.basename(i)} (no {osp.relpath(a, ann_root)})' for i, a in missing[:3]))
     if not pairs:
         raise ValueError(f'the {split!r} split is empty: no images ({", ".join(suffixes)}) under {img_root}')
     return pairs
@@ -197,14 +222,22 @@ def extract_split(extractor, pairs: Sequence[Tuple[str, str]], labels: Sequence[
 
 def cache_key(args: argparse.Namespace, pairs: Sequence[Tuple[str, str]]) -> str:
     """Hash of everything the features depend on: weights file, model options, image files."""
+
     def stamp(path: str) -> list:
         st = os.stat(path)
         return [osp.abspath(path), st.st_mtime_ns, st.st_size]
 
     config = args.config if args.config in (None, 'auto') else stamp(args.config)
-    material = dict(version=CACHE_VERSION, checkpoint=stamp(args.checkpoint), config=config, stage=args.stage,
-                    local=args.local, local_level=args.local_level, branch=args.branch, size=args.size,
-                    images=[stamp(img) for img, _ in pairs])
+    material = dict(
+        version=CACHE_VERSION,
+        checkpoint=stamp(args.checkpoint),
+        config=config,
+        stage=args.stage,
+        local=args.local,
+        local_level=args.local_level,
+        branch=args.branch,
+        size=args.size,
+        images=[stamp(img) for img, _ in pairs])
     if args.num_heads is not None:  # only then, so that caches written before the option keep their keys
         material['num_heads'] = args.num_heads
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
@@ -217,16 +250,24 @@ def get_features(args, train_pairs, val_pairs, train_labels, val_labels, device)
         cache_file = osp.join(args.cache_dir, f'dense_probe_features_{cache_key(args, train_pairs + val_pairs)}.pth')
         if osp.isfile(cache_file):
             cached = torch.load(cache_file, map_location='cpu', weights_only=True)
-            same_images = (cached.get('train_images') == [p for p, _ in train_pairs]
-                           and cached.get('val_images') == [p for p, _ in val_pairs])
+            same_images = (
+                cached.get('train_images') == [p for p, _ in train_pairs]
+                and cached.get('val_images') == [p for p, _ in val_pairs])
             if cached.get('version') == CACHE_VERSION and same_images:
                 print(f'features from the cache {cache_file}', file=sys.stderr)
                 return cached['train'], cached['val'], cache_file, True
-    extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage, use_local_neck=args.local,
-                                        local_level=args.local_level, branch=args.branch, device=device,
-                                        num_heads=args.num_heads)
-    print(f'extracting features of {len(train_pairs)} train + {len(val_pairs)} val images at {args.size} px',
-          file=sys.stderr)
+    extractor = build_feature_extractor(
+        args.checkpoint,
+        args.config,
+        stage=args.stage,
+        use_local_neck=args.local,
+        local_level=args.local_level,
+        branch=args.branch,
+        device=device,
+        num_heads=args.num_heads)
+    print(
+        f'extracting features of {len(train_pairs)} train + {len(val_pairs)} val images at {args.size} px',
+        file=sys.stderr)
     bar = _progress(len(train_pairs) + len(val_pairs), not args.no_progress)
     train = extract_split(extractor, train_pairs, train_labels, args.size, args.batch_size, bar)
     val = extract_split(extractor, val_pairs, val_labels, args.size, args.batch_size, bar)
@@ -234,8 +275,13 @@ def get_features(args, train_pairs, val_pairs, train_labels, val_labels, device)
     if cache_file is not None:
         mmengine.mkdir_or_exist(args.cache_dir)
         tmp = f'{cache_file}.{os.getpid()}.tmp'
-        torch.save(dict(version=CACHE_VERSION, train=train, val=val, train_images=[p for p, _ in train_pairs],
-                        val_images=[p for p, _ in val_pairs]), tmp)
+        torch.save(
+            dict(
+                version=CACHE_VERSION,
+                train=train,
+                val=val,
+                train_images=[p for p, _ in train_pairs],
+                val_images=[p for p, _ in val_pairs]), tmp)
         os.replace(tmp, cache_file)  # atomic: a concurrent or interrupted run never sees half a file
         print(f'features cached in {cache_file}', file=sys.stderr)
     return train, val, cache_file, False
@@ -252,8 +298,12 @@ def run_linear(args, train_feats, val_feats, train_labels, val_labels, num_class
     targets = resize_labels(train_labels, (side, side)).to(device)  # (N, T, T)
     sweep_runs = len(args.lrs) if len(args.lrs) > 1 else 0
     bar = _progress(args.epochs * (sweep_runs + 1), not args.no_progress)
-    kwargs = dict(epochs=args.epochs, batch_size=args.train_batch_size, weight_decay=args.weight_decay,
-                  seed=args.seed, on_epoch=(lambda epoch, loss: bar.update()) if bar is not None else None)
+    kwargs = dict(
+        epochs=args.epochs,
+        batch_size=args.train_batch_size,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        on_epoch=(lambda epoch, loss: bar.update()) if bar is not None else None)
     info = dict(lrs=list(args.lrs), epochs=args.epochs, train_label_size=side)
     if sweep_runs:
         fit, held = split_indices(len(train_labels), args.val_fraction, args.seed)
@@ -261,11 +311,20 @@ def run_linear(args, train_feats, val_feats, train_labels, val_labels, num_class
                          args.lrs, **kwargs)
         best_lr = sweep.best_lr
         if best_lr in (min(args.lrs), max(args.lrs)):
-            print(f'warning: the best lr {best_lr:g} is at the edge of --lrs; a wider sweep may find a better one',
-                  file=sys.stderr)
-        info.update(num_fit=int(fit.size), num_held_out=int(held.size), sweep=[
-            dict(lr=lr, held_out_mIoU=_num(s.miou), held_out_aAcc=_num(s.aacc), final_loss=p.losses[-1],
-                 converged=p.converged) for lr, s, p in zip(sweep.lrs, sweep.scores, sweep.probes)])
+            print(
+                f'warning: the best lr {best_lr:g} is at the edge of --lrs; a wider sweep may find a better one',
+                file=sys.stderr)
+        info.update(
+            num_fit=int(fit.size),
+            num_held_out=int(held.size),
+            sweep=[
+                dict(
+                    lr=lr,
+                    held_out_mIoU=_num(s.miou),
+                    held_out_aAcc=_num(s.aacc),
+                    final_loss=p.losses[-1],
+                    converged=p.converged) for lr, s, p in zip(sweep.lrs, sweep.scores, sweep.probes)
+            ])
     else:
         best_lr = float(args.lrs[0])
         info.update(num_fit=len(train_labels), num_held_out=0, sweep=[])
@@ -273,16 +332,18 @@ def run_linear(args, train_feats, val_feats, train_labels, val_labels, num_class
     _finish(bar)
     info.update(best_lr=best_lr, final_loss=probe.losses[-1], converged=probe.converged, losses=probe.losses)
     if not probe.converged:
-        print(f'warning: the final classifier (lr {best_lr:g}) was still improving at the end of training; '
-              'consider more --epochs', file=sys.stderr)
+        print(
+            f'warning: the final classifier (lr {best_lr:g}) was still improving at the end of training; '
+            'consider more --epochs',
+            file=sys.stderr)
     return info, lambda: evaluate_score_maps(probe.logits(val_x), val_labels, num_classes)
 
 
 def run_knn(args, train_feats, val_feats, train_labels, val_labels, num_classes,
             device) -> Tuple[dict, Callable[[], SegmentationScores]]:
     """Memory bank of train patches; returns the report's ``knn`` block and the retrieval + evaluation of val."""
-    keys, values = build_memory_bank(train_feats.to(device), train_labels, num_classes, IGNORE_INDEX,
-                                     max_size=args.bank_size, seed=args.seed)
+    keys, values = build_memory_bank(
+        train_feats.to(device), train_labels, num_classes, IGNORE_INDEX, max_size=args.bank_size, seed=args.seed)
     info = dict(k=args.k, temperature=args.temperature, bank_size=int(keys.shape[0]))
 
     def evaluate():
@@ -363,13 +424,24 @@ def run(args: argparse.Namespace) -> dict:
     with torch.no_grad():
         scores = evaluate()
     t_end = time.perf_counter()
-    report = dict(mode=args.mode, **scores_as_dict(scores, class_names), classes=class_names,
-                  num_train=len(train_pairs), num_val=len(val_pairs), feature_shape=list(train_feats.shape[1:]),
-                  **{args.mode: info},
-                  timing=dict(labels_s=t_labels - start, features_s=t_features - t_labels, features_cached=cached,
-                              probe_s=t_probe - t_features, eval_s=t_end - t_probe, total_s=t_end - start,
-                              threads=torch.get_num_threads()),
-                  cache_file=cache_file, args=vars(args))
+    report = dict(
+        mode=args.mode,
+        **scores_as_dict(scores, class_names),
+        classes=class_names,
+        num_train=len(train_pairs),
+        num_val=len(val_pairs),
+        feature_shape=list(train_feats.shape[1:]),
+        **{args.mode: info},
+        timing=dict(
+            labels_s=t_labels - start,
+            features_s=t_features - t_labels,
+            features_cached=cached,
+            probe_s=t_probe - t_features,
+            eval_s=t_end - t_probe,
+            total_s=t_end - start,
+            threads=torch.get_num_threads()),
+        cache_file=cache_file,
+        args=vars(args))
     print_summary(report)
     if args.out:
         mmengine.dump(report, args.out, file_format='json', indent=2)

@@ -11,6 +11,7 @@ and the query accuracy is averaged over episodes with a 95% confidence interval.
 CHECKPOINT may be an mmlc or mmpretrain Runner checkpoint or a torchvision ResNet state dict; the
 ResNet is inferred from the weights unless --config is given.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -20,14 +21,14 @@ import numpy as np
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.analysis import (build_feature_extractor, episode_accuracy, l2_normalise, load_image,  # noqa: E402
+from mmlc.analysis import (build_feature_extractor, episode_accuracy, l2_normalise, load_image,
                            mean_confidence_interval, resize_centre_crop, resolve_device, sample_episodes)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='N-way K-shot transfer with frozen pooled features')
-    parser.add_argument('checkpoint',
-                        help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
+    parser.add_argument(
+        'checkpoint', help='mmlc / mmpretrain checkpoint, torchvision ResNet or bare mmpretrain ViT state dict')
     parser.add_argument('--data', required=True, help='ImageFolder root: ROOT/<class>/<image>')
     parser.add_argument('--config', default=None, help='config describing model.backbone (default: infer)')
     parser.add_argument('--ways', type=int, default=5, help='classes per episode (default 5)')
@@ -35,12 +36,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--queries', type=int, default=15, help='query images per class (default 15)')
     parser.add_argument('--episodes', type=int, default=600, help='number of episodes (default 600)')
     parser.add_argument('--seed', type=int, default=0, help='episode seed (default 0)')
-    parser.add_argument('--size', type=int, default=224,
-                        help='centre-crop side after resizing the shorter side to size*256/224 (default 224)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=224,
+        help='centre-crop side after resizing the shorter side to size*256/224 (default 224)')
     parser.add_argument('--stage', type=int, default=-1, help='ResNet stage or ViT layer to pool, -1 = last (default)')
-    parser.add_argument('--num-heads', type=int, default=None,
-                        help='attention heads of a ViT read without a config (not in the weights; '
-                             'default: the config stored in a Runner checkpoint)')
+    parser.add_argument(
+        '--num-heads',
+        type=int,
+        default=None,
+        help='attention heads of a ViT read without a config (not in the weights; '
+        'default: the config stored in a Runner checkpoint)')
     parser.add_argument('--branch', choices=['online', 'target'], default='online')
     parser.add_argument('--C', type=float, default=1.0, help='inverse L2 regularisation (default 1.0)')
     parser.add_argument('--batch-size', type=int, default=32)
@@ -82,12 +89,13 @@ def main(argv=None) -> dict:
     episodes = sample_episodes(labels, args.ways, args.shots, args.queries, args.episodes, args.seed)
     # Only the images some episode uses are embedded, each once.
     used = np.unique(np.concatenate([np.concatenate([e.support, e.query]) for e in episodes]))
-    print(f'{len(classes)} classes, {len(paths)} images; {len(episodes)} episodes use {used.size} images',
-          file=sys.stderr)
-    extractor = build_feature_extractor(args.checkpoint, args.config, stage=args.stage, branch=args.branch,
-                                        device=device, num_heads=args.num_heads)
-    used_feats = l2_normalise(pooled_features(extractor, [paths[i] for i in used], args.size, args.batch_size,
-                                              not args.no_progress))
+    print(
+        f'{len(classes)} classes, {len(paths)} images; {len(episodes)} episodes use {used.size} images',
+        file=sys.stderr)
+    extractor = build_feature_extractor(
+        args.checkpoint, args.config, stage=args.stage, branch=args.branch, device=device, num_heads=args.num_heads)
+    used_feats = l2_normalise(
+        pooled_features(extractor, [paths[i] for i in used], args.size, args.batch_size, not args.no_progress))
     features = np.zeros((len(paths), used_feats.shape[1]))
     features[used] = used_feats
 

@@ -81,9 +81,12 @@ def model_flops(model: nn.Module, size: int) -> Dict[str, object]:
     step_global = 8 * (flops['backbone'] + flops['neck (global projector)']) + 6 * flops['head.predictor']
     branch = getattr(model, 'local_branch', None)  # mmlc's LocalBranch holds the symmetric option
     step_local = 4 * local_flops * (2 if branch is not None and branch.symmetric else 1)
-    return dict(parts=[(name, shape, c['flops'], c['params']) for name, shape, c in parts],
-                view=sum(flops.values()), step_global=step_global, step_local=step_local,
-                step=step_global + step_local)
+    return dict(
+        parts=[(name, shape, c['flops'], c['params']) for name, shape, c in parts],
+        view=sum(flops.values()),
+        step_global=step_global,
+        step_local=step_local,
+        step=step_global + step_local)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
@@ -96,16 +99,18 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda r: '| ' + ' | '.join(str(x).ljust(w) for x, w in zip(r, widths)) + ' |'  # noqa: E731
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    lines = [f'{args.config}: {type(model).__name__}, {args.size} x {args.size} px views, '
-             '1 FLOP = 1 multiply-add (mmengine get_model_complexity_info)', '', fmt(head),
-             '|' + '|'.join('-' * (w + 2) for w in widths) + '|'] + [fmt(r) for r in rows] + [
-                 '',
-                 f'one view through the online network: {result["view"] / 1e9:.3f} GFLOPs; trainable parameters '
-                 f'{trainable / 1e6:.2f} M (EMA target not counted)',
-                 f'training step per image (2 views, backward = 2 x forward, EMA target forward only): '
-                 f'{result["step"] / 1e9:.2f} GFLOPs (global {result["step_global"] / 1e9:.2f} + local '
-                 f'{result["step_local"] / 1e9:.2f})',
-             ]
+    lines = [
+        f'{args.config}: {type(model).__name__}, {args.size} x {args.size} px views, '
+        '1 FLOP = 1 multiply-add (mmengine get_model_complexity_info)', '',
+        fmt(head), '|' + '|'.join('-' * (w + 2) for w in widths) + '|'
+    ] + [fmt(r) for r in rows] + [
+        '',
+        f'one view through the online network: {result["view"] / 1e9:.3f} GFLOPs; trainable parameters '
+        f'{trainable / 1e6:.2f} M (EMA target not counted)',
+        f'training step per image (2 views, backward = 2 x forward, EMA target forward only): '
+        f'{result["step"] / 1e9:.2f} GFLOPs (global {result["step_global"] / 1e9:.2f} + local '
+        f'{result["step_local"] / 1e9:.2f})',
+    ]
     print('\n'.join(lines))
     return result
 

@@ -28,6 +28,7 @@ correspondence accuracy of the backbone and of the local projection, same-positi
 ``<work-dir>/results.md`` / ``results.json`` hold the table, ``heldout_accuracy.png`` the held-out accuracy over
 iterations and ``correspondence_maps.png`` each run's matches on a few held-out images. See docs/mini_study.md.
 """
+
 import argparse
 import hashlib
 import json
@@ -44,14 +45,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)  # a checkout without install
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction
 
-from mmlc.analysis import (aggregate_curves, build_feature_extractor, default_held_out_count,  # noqa: E402
-                           describe_views, evaluate_pairs, find_view_size, format_mean_std, list_images, load_image,
-                           mean_std, prepare_pairs, read_jsonl, render_delta_config, render_markdown_table,
-                           split_held_out, study_overrides, summarise)
-from mmlc.analysis.mini_study import PAIR_SEED, STUDY_HOOK_NAME  # noqa: E402
-from mmlc.datasets import DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, bundled_photo_path  # noqa: E402
+from mmlc.analysis import (aggregate_curves, build_feature_extractor, default_held_out_count, describe_views,
+                           evaluate_pairs, find_view_size, format_mean_std, list_images, load_image, mean_std,
+                           prepare_pairs, read_jsonl, render_delta_config, render_markdown_table, split_held_out,
+                           study_overrides, summarise)
+from mmlc.analysis.mini_study import PAIR_SEED, STUDY_HOOK_NAME
+from mmlc.datasets import DEMO_HELD_OUT_PHOTOS, DEMO_TRAIN_PHOTOS, bundled_photo_path
 
 #: The CPU demo's config, repository-relative: the one place to update when the demo is renamed or re-tuned.
 #: Every default run is a delta on it, and the configs of its family (``byol_…``, ``byol-lc-multilevel_…``,
@@ -80,6 +81,7 @@ def demo_variant(algorithm: str, folder: Optional[str] = None) -> str:
 @dataclass
 class Run:
     """One arm of the study: a config, the model options that make it this arm, and a one-line description."""
+
     name: str
     config: str
     model: Dict[str, Any] = field(default_factory=dict)
@@ -107,12 +109,16 @@ def named_run(name: str) -> Run:
         return Run(name, DEMO_CONFIG, dict(alpha=alpha), f'the demo config with alpha={alpha:g}')
     # The paper's readings (README, "Differences from the paper"): each as a run, so that the study measures them.
     if name == 'ic-solarize':
-        return Run(name, DEMO_CONFIG, {}, "I_c with solarisation (p=0.2), as §3's list of I_c's transforms reads",
-                   views=dict(c_pipeline='byol-view1-solarize'))
+        return Run(
+            name,
+            DEMO_CONFIG, {},
+            "I_c with solarisation (p=0.2), as §3's list of I_c's transforms reads",
+            views=dict(c_pipeline='byol-view1-solarize'))
     if name in ('local-relu', 'local-norelu'):
         relu = name == 'local-relu'
-        return Run(name, DEMO_CONFIG, dict(local_neck=dict(with_relu=relu)),
-                   'local projection conv-BN-ReLU-conv' if relu else 'local projection conv-BN-conv (§4.1 read literally)')
+        return Run(
+            name, DEMO_CONFIG, dict(local_neck=dict(with_relu=relu)),
+            'local projection conv-BN-ReLU-conv' if relu else 'local projection conv-BN-conv (§4.1 read literally)')
     if name == 'local-mse':
         return Run(name, DEMO_CONFIG, dict(local_head=dict(loss_type='mse')), 'local MSE loss instead of LC')
     if name == 'sym':
@@ -166,6 +172,7 @@ def resolve_runs(names: Sequence[str], alphas: Sequence[float], configs: Sequenc
 @dataclass
 class DataSplit:
     """Training and held-out images: names inside a root directory, or bundled photo keys when the root is None."""
+
     train_root: Optional[str]
     train: List[str]
     held_root: Optional[str]
@@ -283,10 +290,16 @@ class Study:
         run_dir = self.run_dir(run, seed)
         base = Config.fromfile(run.config_path)
         try:
-            overrides = study_overrides(base, iters=self.iters, size=self.size, seed=seed,
-                                        train_root=self.split.train_root, train_names=self.split.train,
-                                        held_root=self.split.held_root, held_names=self.split.held,
-                                        eval_interval=self.args.eval_interval)
+            overrides = study_overrides(
+                base,
+                iters=self.iters,
+                size=self.size,
+                seed=seed,
+                train_root=self.split.train_root,
+                train_names=self.split.train,
+                held_root=self.split.held_root,
+                held_names=self.split.held,
+                eval_interval=self.args.eval_interval)
         except (KeyError, ValueError) as e:
             raise SystemExit(f'run {run.name!r} ({run.config}): {e}') from None
         if run.model:
@@ -302,9 +315,11 @@ class Study:
         # Not in the run dir itself: the Runner dumps the full config there under the same file name.
         delta = osp.join(run_dir, 'study', f'{run.name}.py')
         os.makedirs(osp.dirname(delta), exist_ok=True)
-        text = render_delta_config(run.config_path, overrides,
-                                   comment=f'Mini study run {run.name!r}, seed {seed}: written by '
-                                   f'tools/analysis/mini_study.py ({run.about}).')
+        text = render_delta_config(
+            run.config_path,
+            overrides,
+            comment=f'Mini study run {run.name!r}, seed {seed}: written by '
+            f'tools/analysis/mini_study.py ({run.about}).')
         with open(delta, 'w') as f:
             f.write(text)
         cfg = Config.fromfile(delta)
@@ -321,8 +336,9 @@ class Study:
     def train(self, cmd: List[str], run_dir: str) -> Tuple[int, float, str]:
         """Run ``tools/train.py``; (exit code, wall seconds, log path)."""
         for name in os.listdir(run_dir):  # a fresh run: no stale checkpoints or hook lines of earlier settings
-            if (name.startswith('iter_') and name.endswith('.pth')) or name in (
-                    f'{STUDY_HOOK_NAME}.jsonl', 'metrics.json', 'train.json', 'last_checkpoint'):
+            if (name.startswith('iter_')
+                    and name.endswith('.pth')) or name in (f'{STUDY_HOOK_NAME}.jsonl', 'metrics.json', 'train.json',
+                                                           'last_checkpoint'):
                 os.remove(osp.join(run_dir, name))
         env = dict(os.environ)
         env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO_ROOT, env.get('PYTHONPATH')) if p)
@@ -339,8 +355,7 @@ class Study:
         one) ``local``; flip-pair maps of the backbone for the first ``--map-images`` images into ``map_dir``."""
         names = self.split.held
         images = [load_image(p) for p in self.split.held_paths()]
-        pairs = {mode: prepare_pairs(images, mode=mode, size=self.size, seed=PAIR_SEED, names=names)
-                 for mode in MODES}
+        pairs = {mode: prepare_pairs(images, mode=mode, size=self.size, seed=PAIR_SEED, names=names) for mode in MODES}
         parts = ['backbone'] + (['local'] if cfg.model.get('local_neck') else [])
         out: Dict[str, Any] = {}
         for part in parts:
@@ -351,8 +366,12 @@ class Study:
                 # One batch of all pairs, as the hook scores them, so its last line is reproduced exactly.
                 results = evaluate_pairs(extractor, pairs[mode], batch_size=len(pairs[mode]))
                 h, w = results[0].feat_size1
-                out[part][mode] = dict(summarise(results), map=f'{h}x{w}', chance=1. / (h * w),
-                                       per_image={r.name: r.accuracy for r in results})
+                out[part][mode] = dict(
+                    summarise(results),
+                    map=f'{h}x{w}',
+                    chance=1. / (h * w),
+                    per_image={r.name: r.accuracy
+                               for r in results})
                 if draw:
                     self.draw_maps(pairs[mode], results, map_dir)
         return out
@@ -367,8 +386,12 @@ class Study:
         """Train (unless a finished run with the same resolved config exists) and score one prepared (run, seed)."""
         label = f'{run.name} seed {seed}'
         run_dir = self.run_dir(run, seed)
-        info = dict(run=run.name, seed=seed, views=describe_views(cfg.train_dataloader.dataset.pipeline),
-                    batch_size=int(cfg.train_dataloader.batch_size), model_type=cfg.model.type)
+        info = dict(
+            run=run.name,
+            seed=seed,
+            views=describe_views(cfg.train_dataloader.dataset.pipeline),
+            batch_size=int(cfg.train_dataloader.batch_size),
+            model_type=cfg.model.type)
         # What would be trained, so a finished run is reused only for the same config (data, seed, budget, ...).
         signature = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True, default=repr).encode()).hexdigest()
         ckpt = osp.join(run_dir, f'iter_{self.iters}.pth')
@@ -396,14 +419,27 @@ class Study:
         curve = []
         jsonl = osp.join(run_dir, f'{STUDY_HOOK_NAME}.jsonl')
         if osp.isfile(jsonl):
-            curve = [{k: r.get(k) for k in ('iter', 'acc', 'same_pos', 'local_acc', 'local_same_pos')}
-                     for r in read_jsonl(jsonl)]
-        metrics = dict(info, config=run.config, model_options=run.model, view_options=run.views, about=run.about,
-                       signature=signature,
-                       command=trained['command'], delta_config=delta, checkpoint=ckpt, iters=self.iters,
-                       size=self.size,
-                       wall_time_s=trained['wall_time_s'], eval_time_s=time.time() - start, final=final,
-                       iter0=curve[0] if curve and curve[0]['iter'] == 0 else None, curve=curve)
+            curve = [{
+                k: r.get(k)
+                for k in ('iter', 'acc', 'same_pos', 'local_acc', 'local_same_pos')
+            } for r in read_jsonl(jsonl)]
+        metrics = dict(
+            info,
+            config=run.config,
+            model_options=run.model,
+            view_options=run.views,
+            about=run.about,
+            signature=signature,
+            command=trained['command'],
+            delta_config=delta,
+            checkpoint=ckpt,
+            iters=self.iters,
+            size=self.size,
+            wall_time_s=trained['wall_time_s'],
+            eval_time_s=time.time() - start,
+            final=final,
+            iter0=curve[0] if curve and curve[0]['iter'] == 0 else None,
+            curve=curve)
         _write_json(metrics_path, metrics)
         acc = final['backbone']['flip']['accuracy']
         progress.step(label, f'trained in {trained["wall_time_s"]:.0f} s, held-out flip accuracy {acc:.3f}')
@@ -467,8 +503,8 @@ def study_notes(runs: Dict[str, dict], seeds: Sequence[int]) -> List[str]:
     by_views: Dict[str, List[str]] = {}
     for name, run in runs.items():
         by_views.setdefault(run['views'], []).append(name)
-    notes.append('Views: ' + '; '.join(f'{", ".join(names)} train on {views}' for views, names in by_views.items())
-                 + '.')
+    notes.append('Views: ' + '; '.join(f'{", ".join(names)} train on {views}'
+                                       for views, names in by_views.items()) + '.')
     if 'byol' in runs and 'byol-lcviews' in runs:
         notes.append('Confound: byol and byol-lcviews both train with BYOL\'s global loss alone, but on different '
                      'views: byol on two random resized crops, byol-lcviews on the whole image I_c and a crop I_sc '
@@ -488,8 +524,8 @@ def study_notes(runs: Dict[str, dict], seeds: Sequence[int]) -> List[str]:
         if name in runs:
             notes.append(f'{name} has alpha = 0: its local projection gets no gradient, so its local columns score '
                          'a randomly initialised projection of the trained backbone.')
-    notes.append(f'Accuracies in %, mean ± std over {len(seeds)} seeds (sample std, n - 1).' if len(seeds) > 1 else
-                 'Accuracies in %, one seed (no spread over seeds).')
+    notes.append(f'Accuracies in %, mean ± std over {len(seeds)} seeds (sample std, n - 1).' if len(seeds) >
+                 1 else 'Accuracies in %, one seed (no spread over seeds).')
     notes.append('flip: the paper\'s §4.6 test (each cell of an image against its mirrored view); crop: a '
                  'training-style pair (whole image vs a random resized crop, maybe flipped; cells outside the crop '
                  'not counted). same-pos: cells matched to the cell at their own position, the signature of '
@@ -508,22 +544,28 @@ def study_notes(runs: Dict[str, dict], seeds: Sequence[int]) -> List[str]:
 
 
 def results_markdown(results: Dict[str, Any]) -> str:
-    header = ['run', 'views', 'batch', 'flip', 'same-pos', 'crop', 'local flip', 'local crop', 'flip @0',
-              'local flip @0', 'per-image flip std [min, max]', 'train time']
+    header = [
+        'run', 'views', 'batch', 'flip', 'same-pos', 'crop', 'local flip', 'local crop', 'flip @0', 'local flip @0',
+        'per-image flip std [min, max]', 'train time'
+    ]
     rows = []
     for name, run in results['runs'].items():
         s = run['summary']
         if not s['flip']['n']:
             rows.append([name, run['views'], run.get('batch_size', ''), 'failed'] + [''] * (len(header) - 4))
             continue
-        spread = f'{format_mean_std(dict(mean=s["flip_image_std"]["mean"]))} ' \
-                 f'[{format_mean_std(dict(mean=s["flip_image_min"]["mean"]))}, ' \
+        spread = f'{format_mean_std(dict(mean=s["flip_image_std"]["mean"]))} '\
+                 f'[{format_mean_std(dict(mean=s["flip_image_min"]["mean"]))}, '\
                  f'{format_mean_std(dict(mean=s["flip_image_max"]["mean"]))}]'
         rows.append([
-            name, run['views'], run['batch_size'], format_mean_std(s['flip']), format_mean_std(s['flip_same_pos']),
-            format_mean_std(s['crop']), format_mean_std(s['local_flip']), format_mean_std(s['local_crop']),
-            format_mean_std(s['flip_iter0']), format_mean_std(s['local_flip_iter0']), spread,
-            f'{s["wall_time_s"]["mean"]:.0f} s'
+            name, run['views'], run['batch_size'],
+            format_mean_std(s['flip']),
+            format_mean_std(s['flip_same_pos']),
+            format_mean_std(s['crop']),
+            format_mean_std(s['local_flip']),
+            format_mean_std(s['local_crop']),
+            format_mean_std(s['flip_iter0']),
+            format_mean_std(s['local_flip_iter0']), spread, f'{s["wall_time_s"]["mean"]:.0f} s'
         ])
     data = results['data']
     lines = [
@@ -532,17 +574,22 @@ def results_markdown(results: Dict[str, Any]) -> str:
         f'{results["iters"]} iterations at {results["size"]} px views; seeds {results["seeds"]}.', '',
         render_markdown_table(header, rows), 'Runs:', ''
     ]
-    lines += [f'- `{name}`: {run["about"]} (`{run["config"]}`' + (
-        f', model options {run["model_options"]}' if run['model_options'] else '') + (
-        f', view options {run["view_options"]}' if run.get('view_options') else '') + ')'
-              for name, run in results['runs'].items()]
+    lines += [
+        f'- `{name}`: {run["about"]} (`{run["config"]}`' +
+        (f', model options {run["model_options"]}' if run['model_options'] else '') +
+        (f', view options {run["view_options"]}' if run.get('view_options') else '') + ')'
+        for name, run in results['runs'].items()
+    ]
     lines += ['', 'Notes:', ''] + [f'- {n}' for n in results['notes']]
-    lines += ['', f'Command: `{results["command"]}`', '',
-              f'Total time: {results["total_time_s"]:.0f} s; the runs\' training took {results["train_time_s"]:.0f} s '
-              'in all (runs reused from an earlier invocation included).', '']
+    lines += [
+        '', f'Command: `{results["command"]}`', '',
+        f'Total time: {results["total_time_s"]:.0f} s; the runs\' training took {results["train_time_s"]:.0f} s '
+        'in all (runs reused from an earlier invocation included).', ''
+    ]
     if results['failed']:
-        lines += ['Failed: ' + ', '.join(f'{f["run"]} seed {f["seed"]} (log: {f["log"]})' for f in results['failed']),
-                  '']
+        lines += [
+            'Failed: ' + ', '.join(f'{f["run"]} seed {f["seed"]} (log: {f["log"]})' for f in results['failed']), ''
+        ]
     return '\n'.join(lines)
 
 
@@ -573,8 +620,10 @@ def plot_curves(results: Dict[str, Any], path: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel('iteration')
     ax.set_ylabel('held-out flip correspondence accuracy (%)')
-    ax.set_title(f'{len(results["data"]["held_out"])} held-out images, {results["size"]} px, seeds '
-                 f'{results["seeds"]}', fontsize=10)
+    ax.set_title(
+        f'{len(results["data"]["held_out"])} held-out images, {results["size"]} px, seeds '
+        f'{results["seeds"]}',
+        fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc='best')
     fig.tight_layout()
@@ -622,26 +671,36 @@ def compose_maps(results: Dict[str, Any], path: str, num_images: int) -> bool:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Pretrain several configs with the same seed, data and budget; compare their dense features '
-        'on held-out images', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        'on held-out images',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--data', help='image folder (searched recursively); default: the bundled demo photos')
-    parser.add_argument('--held-out', metavar='DIR_OR_N',
-                        help='a folder of held-out images, or how many images of --data to hold out (default: 20%%, '
-                        'at least 1, at most 16)')
+    parser.add_argument(
+        '--held-out',
+        metavar='DIR_OR_N',
+        help='a folder of held-out images, or how many images of --data to hold out (default: 20%%, '
+        'at least 1, at most 16)')
     parser.add_argument('--split-seed', type=int, default=0, help='seed of the train / held-out split')
-    parser.add_argument('--runs', nargs='*', default=list(DEFAULT_RUNS),
-                        help=f'built-in runs: {", ".join(DEFAULT_RUNS + OPTIONAL_RUNS)}, byol-lc-alpha<A>')
+    parser.add_argument(
+        '--runs',
+        nargs='*',
+        default=list(DEFAULT_RUNS),
+        help=f'built-in runs: {", ".join(DEFAULT_RUNS + OPTIONAL_RUNS)}, byol-lc-alpha<A>')
     parser.add_argument('--alphas', type=float, nargs='*', default=[], help='add byol-lc-alpha<A> runs')
     parser.add_argument('--config', nargs='*', default=[], metavar='NAME=PATH', help='add runs of your own configs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0], help='training seeds (randomness.seed)')
     parser.add_argument('--iters', type=int, help="training iterations (default: the demo config's)")
     parser.add_argument('--size', type=int, help="view side in pixels, training and held-out (default: the demo's)")
-    parser.add_argument('--eval-interval', type=int,
-                        help="held-out hook interval (default: the config's, scaled with --iters)")
+    parser.add_argument(
+        '--eval-interval', type=int, help="held-out hook interval (default: the config's, scaled with --iters)")
     parser.add_argument('--work-dir', default='work_dirs/mini_study', help='where runs and results go')
     parser.add_argument('--map-images', type=int, default=3, help='held-out images in correspondence_maps.png')
     parser.add_argument('--map-px', type=int, default=160, help='side of each view in correspondence_maps.png')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='passed to every run\'s tools/train.py (e.g. train_dataloader.batch_size=4)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='passed to every run\'s tools/train.py (e.g. train_dataloader.batch_size=4)')
     parser.add_argument('--force', action='store_true', help='retrain runs that are already done')
     args = parser.parse_args(argv)
     if not args.runs and not args.alphas and not args.config:
@@ -661,8 +720,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     size = args.size or find_view_size(demo.train_dataloader.dataset.pipeline)
     study = Study(args, split, iters, size)
     os.makedirs(study.work_dir, exist_ok=True)
-    print(f'mini study: {len(runs)} runs x {len(args.seeds)} seeds, {iters} iterations, {size} px views, '
-          f'{len(split.train)} training / {len(split.held)} held-out images; work dir {study.work_dir}', flush=True)
+    print(
+        f'mini study: {len(runs)} runs x {len(args.seeds)} seeds, {iters} iterations, {size} px views, '
+        f'{len(split.train)} training / {len(split.held)} held-out images; work dir {study.work_dir}',
+        flush=True)
 
     # Every run's config first: a config the study cannot use stops it before any training.
     prepared = {(run.name, seed): study.prepare(run, seed) for run in runs for seed in args.seeds}
@@ -680,19 +741,35 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                 seeds[str(seed)] = metrics
         first = next(iter(seeds.values()), outcomes[0])
         per_run[run.name] = dict(
-            config=run.config, model_options=run.model, view_options=run.views, about=run.about,
+            config=run.config,
+            model_options=run.model,
+            view_options=run.views,
+            about=run.about,
             views=first.get('views', '?'),
-            batch_size=first.get('batch_size', ''), model_type=first.get('model_type'),
-            map=_get(first, 'final', 'backbone', 'flip', 'map'), chance=_get(first, 'final', 'backbone', 'flip',
-                                                                              'chance'),
-            seeds=seeds, summary=summarise_run(list(seeds.values())))
+            batch_size=first.get('batch_size', ''),
+            model_type=first.get('model_type'),
+            map=_get(first, 'final', 'backbone', 'flip', 'map'),
+            chance=_get(first, 'final', 'backbone', 'flip', 'chance'),
+            seeds=seeds,
+            summary=summarise_run(list(seeds.values())))
 
     results = dict(
         command=shlex.join(['python', 'tools/analysis/mini_study.py', *argv]),
-        demo_config=DEMO_CONFIG, iters=iters, size=size, seeds=list(args.seeds), work_dir=study.work_dir,
-        data=dict(how=split.how, train_root=split.train_root, train=split.train, held_out_root=split.held_root,
-                  held_out=split.held, split_seed=args.split_seed),
-        runs=per_run, notes=study_notes(per_run, args.seeds), failed=failed,
+        demo_config=DEMO_CONFIG,
+        iters=iters,
+        size=size,
+        seeds=list(args.seeds),
+        work_dir=study.work_dir,
+        data=dict(
+            how=split.how,
+            train_root=split.train_root,
+            train=split.train,
+            held_out_root=split.held_root,
+            held_out=split.held,
+            split_seed=args.split_seed),
+        runs=per_run,
+        notes=study_notes(per_run, args.seeds),
+        failed=failed,
         train_time_s=sum(m['wall_time_s'] for r in per_run.values() for m in r['seeds'].values()))
     results['total_time_s'] = time.time() - start
     _write_json(osp.join(study.work_dir, 'results.json'), results)
@@ -700,8 +777,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         f.write(results_markdown(_json_safe(results)))
     plot_curves(results, osp.join(study.work_dir, 'heldout_accuracy.png'))
     compose_maps(results, osp.join(study.work_dir, 'correspondence_maps.png'), args.map_images)
-    print(f'results: {osp.join(study.work_dir, "results.md")} (and results.json, heldout_accuracy.png, '
-          f'correspondence_maps.png); {results["total_time_s"]:.0f} s', flush=True)
+    print(
+        f'results: {osp.join(study.work_dir, "results.md")} (and results.json, heldout_accuracy.png, '
+        f'correspondence_maps.png); {results["total_time_s"]:.0f} s',
+        flush=True)
     return _json_safe(results)
 
 

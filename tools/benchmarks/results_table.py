@@ -8,6 +8,7 @@ For each protocol of mmlc/downstream/protocols.py, reads the newest ``*.log`` un
 ``WORK_ROOT/FRAMEWORK/<config name>/<timestamp>/`` (where tools/benchmarks/*/dist_train.sh writes) and
 takes the metrics of its last finished test. Protocols not run yet read ``–``.
 """
+
 import argparse
 import glob
 import os
@@ -17,7 +18,7 @@ from typing import Dict, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.downstream import PROTOCOLS, Protocol, config_stem, parse_test_metrics, render_table  # noqa: E402
+from mmlc.downstream import PROTOCOLS, Protocol, config_stem, parse_test_metrics, render_table
 
 
 def newest_log(work_root: str, protocol: Protocol) -> Optional[str]:

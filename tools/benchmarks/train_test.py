@@ -9,6 +9,7 @@ config's test set, so the log in the work dir ends with the test metrics that
 tools/benchmarks/results_table.py reads. The mmdet/mmseg configs pick their registries through
 ``default_scope``; the pretrained backbone comes from ``model.backbone.init_cfg.checkpoint``.
 """
+
 import importlib.util
 import os.path as osp
 import sys
@@ -21,7 +22,7 @@ ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 sys.path.insert(0, ROOT)  # a checkout without install
 
 import mmlc  # noqa: E402,F401  (the weights_only allow-list for full Runner checkpoints)
-from mmlc.engine import init_cpu_process_group  # noqa: E402
+from mmlc.engine import init_cpu_process_group
 
 
 def _load_train_tool():

@@ -6,6 +6,7 @@
 
 The images stay where they are; only the annotation file is new.
 """
+
 import argparse
 import json
 import os.path as osp
@@ -13,7 +14,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
-from mmlc.downstream import sample_coco_subset  # noqa: E402
+from mmlc.downstream import sample_coco_subset
 
 
 def parse_args(argv=None) -> argparse.Namespace:

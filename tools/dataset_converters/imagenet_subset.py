@@ -14,6 +14,7 @@ wnid order, which is what mmpretrain gives a folder scan of the subset, so both 
 Every class id must be a WordNet id (``n`` + 8 digits) present under IMAGENET_ROOT/train; the tool checks all of
 them before writing anything, and refuses an OUT_ROOT that already holds a subset.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -159,18 +160,27 @@ def build_subset(root: str, out: str, wnids: List[str], link: str = 'symlink') -
     except OSError as e:  # e.g. a hard link across file systems
         raise OSError(f'{e}; {out} is incomplete: remove it before trying again') from e
     counts = [len(names) for names in train_images.values()]
-    return dict(classes=len(wnids), train=sum(counts), train_per_class=(min(counts), max(counts)),
-                val=len(val_items) if val_layout else None, val_layout=val_layout)
+    return dict(
+        classes=len(wnids),
+        train=sum(counts),
+        train_per_class=(min(counts), max(counts)),
+        val=len(val_items) if val_layout else None,
+        val_layout=val_layout)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Class subset of ImageNet in mmpretrain\'s layout')
     parser.add_argument('imagenet_root', help='ImageNet root with train/<wnid>/ (and optionally val)')
     parser.add_argument('out_root', help='output root, e.g. data/imagenet100')
-    parser.add_argument('--classes', default=DEFAULT_CLASSES,
-                        help='class-list file, one WordNet id per line (default: ImageNet-100, CMC\'s list)')
-    parser.add_argument('--link', choices=['symlink', 'hardlink', 'copy'], default='symlink',
-                        help='how images get into OUT_ROOT (default symlink; hardlink needs one file system)')
+    parser.add_argument(
+        '--classes',
+        default=DEFAULT_CLASSES,
+        help='class-list file, one WordNet id per line (default: ImageNet-100, CMC\'s list)')
+    parser.add_argument(
+        '--link',
+        choices=['symlink', 'hardlink', 'copy'],
+        default='symlink',
+        help='how images get into OUT_ROOT (default symlink; hardlink needs one file system)')
     return parser.parse_args(argv)
 
 
@@ -181,8 +191,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     except (ValueError, OSError) as e:  # OSError: also a hard link across file systems
         raise SystemExit(f'imagenet_subset: {e}')
     low, high = report['train_per_class']
-    val = ('no validation set in the source' if report['val'] is None else
-           f'{report["val"]} validation images ({report["val_layout"]} layout)')
+    val = ('no validation set in the source'
+           if report['val'] is None else f'{report["val"]} validation images ({report["val_layout"]} layout)')
     print(f'{report["classes"]} classes, {report["train"]} training images ({low}-{high} per class), {val}, '
           f'{args.link} -> {args.out_root}')
     return report

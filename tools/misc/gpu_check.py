@@ -24,6 +24,7 @@ Parts (each runs in its own try/except; one that fails does not stop the others)
 Without CUDA (or with ``--reduced``) every part runs at tiny scale (ResNet-18, 64 px, 2 steps, fp32 where
 the CPU refuses AMP), which is how the test suite keeps this script from rotting. Exit code 1 on any FAIL.
 """
+
 import argparse
 import contextlib
 import copy
@@ -49,11 +50,11 @@ REPO_ROOT = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 sys.path.insert(0, REPO_ROOT)  # a checkout without install
 sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))  # the benchmark scripts' building blocks
 
-import bench_colour  # noqa: E402
-import bench_loss  # noqa: E402
-import bench_pipeline  # noqa: E402
-import bench_step  # noqa: E402
-from _common import ensure_malloc_returns_memory, measure, peak_memory, table, time_once  # noqa: E402
+import bench_colour
+import bench_loss
+import bench_pipeline
+import bench_step
+from _common import ensure_malloc_returns_memory, measure, peak_memory, table, time_once
 
 BYOL_CONFIG = 'configs/byol_lc/byol_resnet50_16xb256-coslr-400e_in1k.py'
 LC_CONFIG = 'configs/byol_lc/byol-lc_resnet50_16xb256-coslr-400e_in1k.py'
@@ -67,6 +68,7 @@ FP32_TOL = (1e-5, 1e-4)
 @dataclass
 class Row:
     """One line of the table."""
+
     part: str
     status: str
     figures: str = ''
@@ -115,8 +117,9 @@ def check_mmcv_ops(device: str) -> str:
     # roi_align against torchvision on random features and ROIs.
     feats = torch.randn(2, 16, 32, 32, generator=g).to(device)
     corners = torch.rand(20, 2, generator=g) * 20
-    rois = torch.cat([torch.randint(0, 2, (20, 1), generator=g).float(), corners,
-                      corners + 2 + torch.rand(20, 2, generator=g) * 10], 1).to(device)  # (20, 5)
+    rois = torch.cat(
+        [torch.randint(0, 2, (20, 1), generator=g).float(), corners, corners + 2 + torch.rand(20, 2, generator=g) * 10],
+        1).to(device)  # (20, 5)
     got = roi_align(feats, rois, (7, 7), 0.5, 2, 'avg', True)  # (20, 16, 7, 7)
     want = torchvision.ops.roi_align(feats, rois, (7, 7), 0.5, 2, True)
     tv_diff = (got - want).abs().max().item()
@@ -127,8 +130,8 @@ def check_mmcv_ops(device: str) -> str:
 
 def part_mmcv_ops(args: argparse.Namespace, ctx: dict) -> Row:
     if args.device != 'cuda':
-        raise Skip('CPU run (--device cpu)' if torch.cuda.is_available() else
-                   'no CUDA device (torch.cuda.is_available() is False)')
+        raise Skip('CPU run (--device cpu)' if torch.cuda.is_available(
+        ) else 'no CUDA device (torch.cuda.is_available() is False)')
     from mmcv.ops import get_compiling_cuda_version
     if get_compiling_cuda_version() == 'not available':
         raise Skip('mmcv was built without its CUDA ops (mmcv.ops.get_compiling_cuda_version(): not available); '
@@ -218,8 +221,11 @@ def run_steps(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Dict[s
         optim_cfg.optimizer.lr = _first_lr(optim_cfg, scheduler)
         wrapper = build_optim_wrapper(model, optim_cfg)
         if world > 1:
-            model = DeviceAgnosticDDP(module=model, device_ids=[rank] if cuda else None, broadcast_buffers=False,
-                                      find_unused_parameters=False)
+            model = DeviceAgnosticDDP(
+                module=model,
+                device_ids=[rank] if cuda else None,
+                broadcast_buffers=False,
+                find_unused_parameters=False)
 
         params = [p for p in model.parameters() if p.requires_grad]
         grads_finite, losses_finite, scales = [], [], []
@@ -245,12 +251,16 @@ def run_steps(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Dict[s
             if cuda:  # peak_memory resets the peak before each step: this is the step's peak of all memory
                 abs_peak = max(abs_peak or 0, torch.cuda.max_memory_allocated(device))
         results[name] = dict(
-            times=times, step_peaks=step_peaks, losses_finite=losses_finite, grads_finite=grads_finite,
-            scales=scales, params_finite=all(bool(p.detach().isfinite().all()) for p in model.parameters()),
+            times=times,
+            step_peaks=step_peaks,
+            losses_finite=losses_finite,
+            grads_finite=grads_finite,
+            scales=scales,
+            params_finite=all(bool(p.detach().isfinite().all()) for p in model.parameters()),
             abs_peak=abs_peak,
             norm=('SyncBN' if sync_bn else 'BN'),
-            precision=('fp16 AMP (AmpOptimWrapper, dynamic loss scale)' if amp and cuda else
-                       'fp32 (AmpOptimWrapper refuses the CPU)' if amp else 'fp32'))
+            precision=('fp16 AMP (AmpOptimWrapper, dynamic loss scale)'
+                       if amp and cuda else 'fp32 (AmpOptimWrapper refuses the CPU)' if amp else 'fp32'))
         model = wrapper = params = None  # (not `del`: the closures above read these names)
     return results
 
@@ -294,20 +304,30 @@ def merge_ranks(per_rank: List[Dict[str, dict]]) -> Dict[str, dict]:
 
 
 def _worker_argv(args: argparse.Namespace) -> List[str]:
-    argv = ['--device', args.device, '--batch', str(args.batch), '--size', str(args.size), '--steps',
-            str(args.steps), '--warmup', str(args.warmup), '--gpus', str(args.gpus)]
+    argv = [
+        '--device', args.device, '--batch',
+        str(args.batch), '--size',
+        str(args.size), '--steps',
+        str(args.steps), '--warmup',
+        str(args.warmup), '--gpus',
+        str(args.gpus)
+    ]
     return argv + (['--reduced'] if args.reduced else [])
 
 
 def launch_ranks(args: argparse.Namespace) -> List[Dict[str, dict]]:
     """Run :func:`run_steps` in ``args.gpus`` processes with torchrun; their records, by rank."""
     with tempfile.TemporaryDirectory(prefix='gpu_check_') as out_dir:
-        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.gpus}',
-               osp.abspath(__file__), '--worker-out', out_dir] + _worker_argv(args)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get('PYTHONPATH')])),
-                   OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        cmd = [
+            sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={args.gpus}',
+            osp.abspath(__file__), '--worker-out', out_dir
+        ] + _worker_argv(args)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get('PYTHONPATH')])),
+            OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
             log, _ = proc.communicate(timeout=args.step_timeout)
         except subprocess.TimeoutExpired:
@@ -371,8 +391,8 @@ def part_amp_step(args: argparse.Namespace, ctx: dict) -> Row:
     verdicts = {n: judge_steps(r) for n, r in recs.items()}
     finite = ', '.join(f'{n} loss {sum(r["losses_finite"])}/{len(r["losses_finite"])} grads '
                        f'{sum(r["grads_finite"])}/{len(r["grads_finite"])}' for n, r in recs.items())
-    parts.append(f'finite: {finite}' + (f', loss scale {lc["scales"][0]:g} -> {lc["scales"][-1]:g}'
-                                        if lc['scales'] else ''))
+    parts.append(f'finite: {finite}' +
+                 (f', loss scale {lc["scales"][0]:g} -> {lc["scales"][-1]:g}' if lc['scales'] else ''))
     failed = [f'{n}: {reason}' for n, (status, reason) in verdicts.items() if status == FAIL]
     return Row('amp_step', FAIL if failed else PASS, '; '.join(parts), '; '.join(failed))
 
@@ -392,13 +412,13 @@ def part_lc_loss(args: argparse.Namespace, ctx: dict) -> Row:
     loss_l, grad_l = bench_loss.run_once(target, online, grid, 'lean')
     loss_err = ((loss_l.double() - loss_n.double()).abs() / loss_n.double().abs()).item()
     grad_err = ((grad_l.double() - grad_n.double()).norm() / grad_n.double().norm()).item()
-    loss_tol, grad_tol = ((2 * UNIT_ROUNDOFF[dtype], 8 * UNIT_ROUNDOFF[dtype]) if dtype in UNIT_ROUNDOFF else
-                          FP32_TOL)
+    loss_tol, grad_tol = ((2 * UNIT_ROUNDOFF[dtype], 8 * UNIT_ROUNDOFF[dtype]) if dtype in UNIT_ROUNDOFF else FP32_TOL)
     figures = (f'28x28, batch {batch}, {channels} ch, {dtype}: time lean/naive {lean_t / naive_t:.2f} '
                f'({lean_t * 1e3:.1f} / {naive_t * 1e3:.1f} ms), memory lean/naive {_ratio(lean_m, naive_m)}; '
                f'lean vs naive: loss rel. {loss_err:.1e}, gradient rel. {grad_err:.1e}')
-    ok = (math.isfinite(loss_l.item()) and bool(grad_l.isfinite().all()) and loss_err <= loss_tol
-          and grad_err <= grad_tol)
+    ok = (
+        math.isfinite(loss_l.item()) and bool(grad_l.isfinite().all()) and loss_err <= loss_tol
+        and grad_err <= grad_tol)
     reason = '' if ok else f'lean and naive disagree beyond {loss_tol:.1e} (loss) / {grad_tol:.1e} (gradient)'
     return Row('lc_loss', PASS if ok else FAIL, figures, reason)
 
@@ -489,7 +509,6 @@ PARTS: Dict[str, Callable[[argparse.Namespace, dict], Row]] = {
     'preproc_colour': part_preproc_colour,
 }
 
-
 # --------------------------------------------------------------------------------------------------------------
 # Running and reporting.
 
@@ -520,16 +539,19 @@ def _cell(text: str, limit: int = 1000) -> str:
 
 def format_table(rows: List[Row]) -> str:
     """The report: a Markdown table part | status | figures | reason."""
-    return table([[_cell(r.part), r.status, _cell(r.figures), _cell(r.reason)] for r in rows],
-                 ['part', 'status', 'figures', 'reason'])
+    return table([[_cell(r.part), r.status, _cell(r.figures),
+                   _cell(r.reason)] for r in rows], ['part', 'status', 'figures', 'reason'])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--gpus', type=int, default=None,
-                   help='processes for the training steps, one per GPU (default: every visible GPU; 1 on CPU)')
-    p.add_argument('--reduced', action='store_true',
-                   help='tiny sizes (ResNet-18, 64 px, 2 steps); automatic without CUDA')
+    p.add_argument(
+        '--gpus',
+        type=int,
+        default=None,
+        help='processes for the training steps, one per GPU (default: every visible GPU; 1 on CPU)')
+    p.add_argument(
+        '--reduced', action='store_true', help='tiny sizes (ResNet-18, 64 px, 2 steps); automatic without CUDA')
     p.add_argument('--device', choices=['auto', 'cuda', 'cpu'], default='auto')
     p.add_argument('--batch', type=int, default=None, help='images per GPU (default 64; reduced 2)')
     p.add_argument('--size', type=int, default=None, help='view size in px (default 224; reduced 64)')
@@ -542,8 +564,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     args.reduced = args.reduced or args.device == 'cpu'
-    defaults = dict(batch=2, size=64, steps=2, warmup=0) if args.reduced else dict(batch=64, size=224, steps=20,
-                                                                                    warmup=5)
+    defaults = dict(
+        batch=2, size=64, steps=2, warmup=0) if args.reduced else dict(
+            batch=64, size=224, steps=20, warmup=5)
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

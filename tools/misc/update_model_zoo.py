@@ -24,6 +24,7 @@ kept. ``Weights`` stays ``null`` until checkpoints are published. The model-zoo 
 metafiles alone: the block between ``<!-- model-zoo:start -->`` and ``<!-- model-zoo:end -->`` in README.md
 and the whole of docs/model_zoo.md.
 """
+
 import argparse
 import copy
 import glob
@@ -58,10 +59,16 @@ DATA_TAGS = {
     'ade20k': 'ADE20K',
 }
 OPTIMIZERS = {'LARS': 'LARS', 'SGD': 'SGD with Momentum', 'AdamW': 'AdamW', 'Adam': 'Adam', 'LAMB': 'LAMB'}
-SCHEDULERS = {'LinearLR': 'Linear Warmup', 'CosineAnnealingLR': 'Cosine Annealing', 'MultiStepLR': 'Multi-step LR',
-              'PolyLR': 'Poly LR', 'StepLR': 'Step LR', 'CosineAnnealingWeightDecay': 'Cosine Weight Decay'}
-COMPUTED_KEYS = ('Training Data', 'Training Techniques', 'Training Resources', 'Architecture', 'Epochs',
-                 'Iterations', 'Batch Size', 'FLOPs', 'Parameters')
+SCHEDULERS = {
+    'LinearLR': 'Linear Warmup',
+    'CosineAnnealingLR': 'Cosine Annealing',
+    'MultiStepLR': 'Multi-step LR',
+    'PolyLR': 'Poly LR',
+    'StepLR': 'Step LR',
+    'CosineAnnealingWeightDecay': 'Cosine Weight Decay'
+}
+COMPUTED_KEYS = ('Training Data', 'Training Techniques', 'Training Resources', 'Architecture', 'Epochs', 'Iterations',
+                 'Batch Size', 'FLOPs', 'Parameters')
 ENTRY_ORDER = ('Name', 'Metadata', 'In Collection', 'Results', 'Weights', 'Config', 'Downstream')
 NAME_GPUS_BATCH = re.compile(r'_(\d+)xb(\d+)-')
 
@@ -209,8 +216,11 @@ def computed_metadata(root: str, config: str, flops: bool = True) -> Dict[str, o
     gpus, batch = gpus_and_batch(config)
     if batch != cfg.train_dataloader.batch_size:
         raise ModelZooError(f'{config}: the name says batch {batch}, the config {cfg.train_dataloader.batch_size}')
-    meta = {'Training Data': training_data(config), 'Training Techniques': training_techniques(cfg),
-            'Training Resources': training_resources(cfg, gpus)}
+    meta = {
+        'Training Data': training_data(config),
+        'Training Techniques': training_techniques(cfg),
+        'Training Resources': training_resources(cfg, gpus)
+    }
     if is_downstream(config):
         meta['Architecture'] = architecture(cfg)
     loop = cfg.train_cfg
@@ -265,9 +275,14 @@ def updated_metafile(root: str, folder: str, old: dict, flops: bool = True, log=
         entry = copy.deepcopy(by_config.pop(config, None))
         if entry is None:
             log(f'{path}: new entry for {config}')
-            entry = {'Name': osp.splitext(osp.basename(config))[0], 'Metadata': {},
-                     'In Collection': pick_collection(collections, config, path), 'Results': None,
-                     'Weights': None, 'Config': config}
+            entry = {
+                'Name': osp.splitext(osp.basename(config))[0],
+                'Metadata': {},
+                'In Collection': pick_collection(collections, config, path),
+                'Results': None,
+                'Weights': None,
+                'Config': config
+            }
         meta = entry.setdefault('Metadata', {})
         count = not is_downstream(config) and (flops or 'FLOPs' not in meta or 'Parameters' not in meta)
         kept = {} if count else {k: meta[k] for k in ('FLOPs', 'Parameters') if k in meta}
@@ -306,8 +321,9 @@ def coverage_problems(root: str) -> List[str]:
             problems.append(f'model-index.yml imports {path}, which has no configs beside it')
     for folder in config_folders(root):
         path = osp.relpath(metafile_path(root, folder), root)
-        entries = (load_yaml(metafile_path(root, folder)).get('Models') or []
-                   if osp.exists(metafile_path(root, folder)) else [])
+        entries = (
+            load_yaml(metafile_path(root, folder)).get('Models') or []
+            if osp.exists(metafile_path(root, folder)) else [])
         documented = {m.get('Config') for m in entries}
         for config in experiment_configs(root, folder):
             if config not in documented:
@@ -340,8 +356,10 @@ def _link(config: str, prefix: str) -> str:
 
 def pretraining_table(metafiles: Dict[str, dict], prefix: str = '') -> str:
     """Markdown table of the pretraining entries; ``prefix`` makes config links relative to the page."""
-    rows = ['| config | collection | data | schedule | batch | resources | GFLOPs | params (M) | weights |',
-            '|---|---|---|---|---|---|---|---|---|']
+    rows = [
+        '| config | collection | data | schedule | batch | resources | GFLOPs | params (M) | weights |',
+        '|---|---|---|---|---|---|---|---|---|'
+    ]
     for meta_path, data in metafiles.items():
         for entry in data.get('Models') or []:
             if is_downstream(entry['Config']):
@@ -360,8 +378,9 @@ def downstream_table(metafiles: Dict[str, dict], prefix: str = '') -> str:
         for entry in data.get('Models') or []:
             for name in entry.get('Downstream') or []:
                 used_by.setdefault(name, []).append(entry['Name'])
-    rows = ['| config | model | data | schedule | batch | pretraining entries that list it |',
-            '|---|---|---|---|---|---|']
+    rows = [
+        '| config | model | data | schedule | batch | pretraining entries that list it |', '|---|---|---|---|---|---|'
+    ]
     for data in metafiles.values():
         for entry in data.get('Models') or []:
             if not is_downstream(entry['Config']):
@@ -402,16 +421,15 @@ def zoo_doc(metafiles: Dict[str, dict]) -> str:
             paper = c.get('Paper') or {}
             collections.append(f'- **{c["Name"]}** (`{meta_path}`): [{paper.get("Title")}]({paper.get("URL")})')
     return as_mdformat('\n'.join([
-        '# Model zoo', '',
-        f'<!-- Generated by {TOOL} from the metafiles; edit those (or the tool) and re-run it. -->', '',
-        f'Every config has an entry in its folder\'s `metafile.yml` (OpenMMLab\'s format, listed by '
+        '# Model zoo', '', f'<!-- Generated by {TOOL} from the metafiles; edit those (or the tool) and re-run it. -->',
+        '', f'Every config has an entry in its folder\'s `metafile.yml` (OpenMMLab\'s format, listed by '
         f'`model-index.yml`; `mim` and mmengine read them from the installed package). {DEFINITIONS}', '',
-        '## Collections', '', *collections, '',
-        '## Pretraining', '', pretraining_table(metafiles, prefix='../'), '',
-        '## Downstream benchmarks', '',
+        '## Collections', '', *collections, '', '## Pretraining', '',
+        pretraining_table(metafiles, prefix='../'), '', '## Downstream benchmarks', '',
         'Fine-tuning protocols of the paper\'s Tables 1–4 (and beyond), for any pretraining checkpoint: see '
         '[downstream.md](downstream.md).', '',
-        downstream_table(metafiles, prefix='../'), '']))
+        downstream_table(metafiles, prefix='../'), ''
+    ]))
 
 
 def replace_block(text: str, block: str) -> str:
@@ -427,8 +445,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Update metafiles, model-index.yml and the model-zoo tables')
     parser.add_argument('--root', default=REPO_ROOT, help='repository root (default: this checkout)')
     parser.add_argument('--check', action='store_true', help='write nothing; exit 1 if anything is out of date')
-    parser.add_argument('--skip-flops', action='store_true',
-                        help='keep FLOPs/Parameters already in the metafiles (new entries are still counted)')
+    parser.add_argument(
+        '--skip-flops',
+        action='store_true',
+        help='keep FLOPs/Parameters already in the metafiles (new entries are still counted)')
     return parser.parse_args(argv)
 
 

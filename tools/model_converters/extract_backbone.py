@@ -20,6 +20,7 @@ Formats (see mmlc/downstream/checkpoint_convert.py for the key layouts):
 CKPT is read with ``weights_only=True``; ``import mmlc`` allow-lists the few mmengine types a full
 Runner checkpoint holds, and nothing else.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -31,8 +32,8 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))  # a checkout without install
 
 import mmlc  # noqa: E402,F401  (the weights_only allow-list for Runner checkpoints)
-from mmlc.downstream import (extract_backbone, mmseg_vit_args, runner_state_dict, to_detectron2,  # noqa: E402
-                             to_mmseg_vit, to_torchvision)
+from mmlc.downstream import (extract_backbone, mmseg_vit_args, runner_state_dict, to_detectron2, to_mmseg_vit,
+                             to_torchvision)
 
 FORMATS = ('mmpretrain', 'torchvision', 'detectron2', 'mmseg-vit')
 
@@ -41,11 +42,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Extract the backbone of an mmlc pretraining checkpoint')
     parser.add_argument('checkpoint', help='full Runner checkpoint (or a state dict) written by tools/train.py')
     parser.add_argument('out', help='output file (.pth, or .pkl for detectron2)')
-    parser.add_argument('--source', choices=['online', 'target'], default='online',
-                        help='the online backbone (default, what the paper transfers) or the EMA target')
+    parser.add_argument(
+        '--source',
+        choices=['online', 'target'],
+        default='online',
+        help='the online backbone (default, what the paper transfers) or the EMA target')
     parser.add_argument('--format', choices=FORMATS, default='mmpretrain', help='output key layout')
-    parser.add_argument('--keep-prefix', action='store_true',
-                        help='mmpretrain format only: keep keys as backbone.* (for prefix=\'backbone.\')')
+    parser.add_argument(
+        '--keep-prefix',
+        action='store_true',
+        help='mmpretrain format only: keep keys as backbone.* (for prefix=\'backbone.\')')
     args = parser.parse_args(argv)
     if args.keep_prefix and args.format != 'mmpretrain':
         parser.error('--keep-prefix applies to --format mmpretrain only')
@@ -79,9 +85,9 @@ def main(argv=None) -> None:
     print(f'wrote {n} {args.source} backbone tensors ({args.format} layout) to {args.out}')
     if args.format == 'mmseg-vit':
         fixed = mmseg_vit_args(extract_backbone(runner_state_dict(checkpoint), args.source))
-        print('mmseg VisionTransformer arguments fixed by the weights: '
-              + ', '.join(f'{k}={v}' for k, v in fixed.items())
-              + "; also norm_cfg=dict(type='LN', eps=1e-6) and num_heads as in pretraining")
+        print('mmseg VisionTransformer arguments fixed by the weights: ' + ', '.join(f'{k}={v}'
+                                                                                     for k, v in fixed.items()) +
+              "; also norm_cfg=dict(type='LN', eps=1e-6) and num_heads as in pretraining")
 
 
 if __name__ == '__main__':

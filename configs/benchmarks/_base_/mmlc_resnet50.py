@@ -12,4 +12,6 @@ mmlc_backbone = dict(
     norm_cfg=dict(type='SyncBN', requires_grad=True),
     norm_eval=False,
     init_cfg=dict(
-        type='Pretrained', checkpoint='work_dirs/byol-lc_resnet50_16xb256-coslr-400e_in1k/epoch_400.pth', prefix='backbone.'))
+        type='Pretrained',
+        checkpoint='work_dirs/byol-lc_resnet50_16xb256-coslr-400e_in1k/epoch_400.pth',
+        prefix='backbone.'))

@@ -21,14 +21,16 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
 train_dataloader = dict(
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(times=1, dataset=dict(pipeline=train_pipeline)))
+    sampler=dict(type='InfiniteSampler', shuffle=True), dataset=dict(times=1, dataset=dict(pipeline=train_pipeline)))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # Replace, not merge: mmdet's voc0712-cocofmt base merges its CocoMetric into voc0712.py's VOCMetric and
 # keeps that one's eval_mode='11points', which CocoMetric rejects (TypeError at build time).
 val_evaluator = dict(
-    _delete_=True, type='CocoMetric', ann_file='data/VOCdevkit/annotations/voc07_test.json', metric='bbox',
+    _delete_=True,
+    type='CocoMetric',
+    ann_file='data/VOCdevkit/annotations/voc07_test.json',
+    metric='bbox',
     format_only=False)
 test_evaluator = val_evaluator
 

@@ -9,6 +9,5 @@ from .paired_multi_crop import PairedMultiCrop
 __all__ = [
     'BYOL_VIEW1_COLOUR', 'BYOL_VIEW1_SOLARIZE_COLOUR', 'BYOL_VIEW2_COLOUR', 'COLOUR_PRESETS', 'FastColorJitter',
     'FastGaussianBlur', 'LoadImageOrSkip', 'PairedCorrespondenceTransform', 'PairedMultiCrop', 'as_three_channel_uint8',
-    'build_colour_pipeline',
-    'colour_config', 'with_fast_colour'
+    'build_colour_pipeline', 'colour_config', 'with_fast_colour'
 ]

@@ -16,6 +16,7 @@ fixed-point weights, rounding in float32, which moves a few pixels by one or two
 
 All images are (H, W, 3) uint8 in BGR order, as mmcv decodes them.
 """
+
 import math
 from typing import Dict
 
@@ -219,7 +220,10 @@ def box_blur_radius(sigma: float, passes: int = 3) -> float:
 
 def box_blur_kernel(radius: float) -> np.ndarray:
     """The 1-D kernel of one Pillow box-blur pass of fractional ``radius``: ``2 r + 1`` taps of weight ``ww`` and
-    one of weight ``fw`` at each end, in Pillow's 24-bit fixed point. Returns (2 * int(radius) + 3,) float32."""
+    one of weight ``fw`` at each end, in Pillow's 24-bit fixed point.
+
+    Returns (2 * int(radius) + 3,) float32.
+    """
     whole = int(radius)
     ww = int(np.float32(1 << 24) / (np.float32(radius) * 2 + 1))
     fw = ((1 << 24) - (whole * 2 + 1) * ww) // 2

@@ -46,7 +46,9 @@ class LoadImageOrSkip(LoadImageFromFile):
                 raise FileNotFoundError('empty or missing file')
             results['img'] = as_three_channel_uint8(results['img'], str(path))
         except Exception as err:  # noqa: BLE001 - any decode failure means "skip this file"
-            print_log(f'skipping unreadable image {path}: {type(err).__name__}: {err}', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'skipping unreadable image {path}: {type(err).__name__}: {err}',
+                logger='current',
+                level=logging.WARNING)
             return None
         return results

@@ -50,6 +50,7 @@ def colour_config(cfg: Union[None, str, Sequence[dict]], default: str) -> List[d
         cfg = COLOUR_PRESETS[cfg]
     return copy.deepcopy(list(cfg))
 
+
 _INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
 
 
@@ -202,16 +203,19 @@ class PairedCorrespondenceTransform(BaseTransform):
         self.sc_pipeline = build_colour_pipeline(swap(self.sc_pipeline_cfg))
         # Reuse mmpretrain's crop sampler so I_sc's crops are distributed exactly as BYOL's.
         self._crop_sampler = RandomResizedCrop(
-            scale=size, crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,
-            max_attempts=max_attempts, interpolation=interpolation, backend=backend)
+            scale=size,
+            crop_ratio_range=self.scale,
+            aspect_ratio_range=self.ratio,
+            max_attempts=max_attempts,
+            interpolation=interpolation,
+            backend=backend)
 
     @cache_randomness
     def _rand_flip(self) -> bool:
         return bool(np.random.rand() < self.flip_prob)
 
     def _resize(self, img: np.ndarray) -> np.ndarray:
-        return mmcv.imresize(img, (self.size, self.size), interpolation=self.interpolation,
-                             backend=self.backend)
+        return mmcv.imresize(img, (self.size, self.size), interpolation=self.interpolation, backend=self.backend)
 
     @staticmethod
     def _colour(pipeline: Compose, results: dict, view: np.ndarray) -> np.ndarray:
@@ -241,8 +245,10 @@ class PairedCorrespondenceTransform(BaseTransform):
         if flip:
             view_sc = mmcv.imflip(view_sc, direction='horizontal')
 
-        results['img'] = [self._colour(self.c_pipeline, results, view_c),
-                          self._colour(self.sc_pipeline, results, view_sc)]
+        results['img'] = [
+            self._colour(self.c_pipeline, results, view_c),
+            self._colour(self.sc_pipeline, results, view_sc)
+        ]
         results['img_shape'] = (self.size, self.size)
         results['sc_box'] = np.array([left, top, left + crop_w, top + crop_h], dtype=np.float32)
         results['sc_flip'] = flip

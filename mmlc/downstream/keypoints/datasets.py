@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """COCO person keypoints for mmdet: the dataset and the three pipeline steps keypoints need."""
+
 from typing import Sequence
 
 import numpy as np

@@ -4,6 +4,7 @@
 Coordinates are continuous pixels: pixel ``k`` covers ``[k, k + 1)``. COCO stores integer pixel indices,
 so :func:`coco_to_continuous` adds 0.5 on the way in and the metric subtracts it on the way out.
 """
+
 from typing import Sequence, Tuple
 
 import numpy as np

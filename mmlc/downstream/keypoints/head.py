@@ -5,6 +5,7 @@ It plugs into mmdet's ``StandardRoIHead`` in the mask branch's place (``mask_roi
 ``mask_head``): that branch already runs on the positive RoIs in training and on the final boxes in
 testing, which is exactly where Keypoint R-CNN's branch runs, so no new RoI head is needed.
 """
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -33,22 +34,25 @@ class KeypointRCNNHead(BaseModule):
             detectron2 initialises them.
     """
 
-    def __init__(self,
-                 num_keypoints: int = 17,
-                 in_channels: int = 256,
-                 conv_channels: int = 512,
-                 num_convs: int = 8,
-                 loss_weight: float = 1.0,
-                 init_cfg: Optional[dict] = dict(
-                     type='Kaiming', layer=['Conv2d', 'ConvTranspose2d'], mode='fan_out',
-                     nonlinearity='relu', bias=0)) -> None:
+    def __init__(
+        self,
+        num_keypoints: int = 17,
+        in_channels: int = 256,
+        conv_channels: int = 512,
+        num_convs: int = 8,
+        loss_weight: float = 1.0,
+        init_cfg: Optional[dict] = dict(
+            type='Kaiming', layer=['Conv2d', 'ConvTranspose2d'], mode='fan_out', nonlinearity='relu', bias=0)
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_keypoints = num_keypoints
         self.loss_weight = loss_weight
         layers = []
         for i in range(num_convs):
-            layers += [nn.Conv2d(in_channels if i == 0 else conv_channels, conv_channels, 3, padding=1),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_channels if i == 0 else conv_channels, conv_channels, 3, padding=1),
+                nn.ReLU(inplace=True)
+            ]
         self.convs = nn.Sequential(*layers)
         self.deconv = nn.ConvTranspose2d(conv_channels, num_keypoints, 4, stride=2, padding=1)
 
@@ -72,14 +76,20 @@ class KeypointRCNNHead(BaseModule):
             ``mask_targets`` (R, K) flat heatmap indices.
         """
         rois = torch.cat([res.pos_priors for res in sampling_results])  # (R, 4)
-        keypoints = torch.cat([gt.keypoints[res.pos_assigned_gt_inds]
-                               for res, gt in zip(sampling_results, batch_gt_instances)]).to(rois)  # (R, K, 3)
+        keypoints = torch.cat([
+            gt.keypoints[res.pos_assigned_gt_inds] for res, gt in zip(sampling_results, batch_gt_instances)
+        ]).to(rois)  # (R, K, 3)
         targets, valid = keypoint_heatmap_targets(keypoints, rois, mask_preds.shape[-1])
         loss = keypoint_loss(mask_preds, targets, valid) * self.loss_weight
         return dict(loss_mask=dict(loss_keypoint=loss), mask_targets=targets)
 
-    def predict_by_feat(self, mask_preds: Tuple[Tensor], results_list: List[InstanceData], batch_img_metas: List[dict],
-                        rcnn_test_cfg: ConfigDict, rescale: bool = False, **kwargs) -> List[InstanceData]:
+    def predict_by_feat(self,
+                        mask_preds: Tuple[Tensor],
+                        results_list: List[InstanceData],
+                        batch_img_metas: List[dict],
+                        rcnn_test_cfg: ConfigDict,
+                        rescale: bool = False,
+                        **kwargs) -> List[InstanceData]:
         """Add ``keypoints`` (n, K, 3) ``[x, y, score]`` to each image's detections.
 
         As mmdet's mask heads do, rescales ``bboxes`` in place to the original image when ``rescale``

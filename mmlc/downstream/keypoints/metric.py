@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """COCO keypoint AP (OKS) for mmdet test loops, through pycocotools' ``COCOeval(iouType='keypoints')``."""
+
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ class CocoKeypointMetric(BaseMetric):
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'coco'.
     """
+
     default_prefix: Optional[str] = 'coco'
 
     def __init__(self, ann_file: str, collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
@@ -32,8 +34,8 @@ class CocoKeypointMetric(BaseMetric):
         for sample in data_samples:
             pred = sample['pred_instances']
             keypoints = pred['keypoints'] if 'keypoints' in pred else pred['scores'].new_zeros((0, 17, 3))
-            self.results.append(dict(img_id=sample['img_id'], scores=pred['scores'].cpu().numpy(),
-                                     keypoints=keypoints.cpu().numpy()))
+            self.results.append(
+                dict(img_id=sample['img_id'], scores=pred['scores'].cpu().numpy(), keypoints=keypoints.cpu().numpy()))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         dets = []
@@ -41,8 +43,12 @@ class CocoKeypointMetric(BaseMetric):
             for score, kp in zip(res['scores'], res['keypoints']):
                 kp = kp.copy()
                 kp[:, :2] -= 0.5  # continuous coordinates -> COCO's pixel indices
-                dets.append(dict(image_id=res['img_id'], category_id=self.cat_id, keypoints=kp.ravel().tolist(),
-                                 score=float(score)))
+                dets.append(
+                    dict(
+                        image_id=res['img_id'],
+                        category_id=self.cat_id,
+                        keypoints=kp.ravel().tolist(),
+                        score=float(score)))
         names = ('keypoints_mAP', 'keypoints_mAP_50', 'keypoints_mAP_75', 'keypoints_mAP_m', 'keypoints_mAP_l')
         if not dets:  # pycocotools cannot load an empty result list
             return dict.fromkeys(names, 0.0)

@@ -11,9 +11,8 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
-from ...analysis import (EMA_NAMES, ViewPair, eval_mode, evaluate_pairs, extractor_from_model, images_to_tensor,
-                         dense_outputs, list_images, load_image, prepare_pairs, summarise,
-                         token_layout)
+from ...analysis import (EMA_NAMES, ViewPair, dense_outputs, eval_mode, evaluate_pairs, extractor_from_model,
+                         images_to_tensor, list_images, load_image, prepare_pairs, summarise, token_layout)
 from ...datasets import DEMO_HELD_OUT_PHOTOS, bundled_photo_path
 from ...models.utils import effective_rank, embedding_std, patch_grid_size, patch_tokens_to_map
 
@@ -133,8 +132,12 @@ class CorrespondenceAccuracyHook(Hook):
         if not is_main_process():
             return
         paths = self._image_paths()
-        self.pairs = prepare_pairs([load_image(p) for p in paths], mode=self.mode, size=self.size,
-                                   colour=self.colour, seed=self.seed, names=[osp.basename(p) for p in paths],
+        self.pairs = prepare_pairs([load_image(p) for p in paths],
+                                   mode=self.mode,
+                                   size=self.size,
+                                   colour=self.colour,
+                                   seed=self.seed,
+                                   names=[osp.basename(p) for p in paths],
                                    colour_views=self.colour_views)
         if self.evaluate_before_train:
             self.first = self._evaluate(runner, done_iters=runner.iter)
@@ -149,9 +152,9 @@ class CorrespondenceAccuracyHook(Hook):
         if not is_main_process() or self.first is None:
             return
         last = self._evaluate(runner, done_iters=runner.iter) if self._last_iter != runner.iter else self._last
-        runner.logger.info(f'{self.name}: ' + '; '.join(
-            f'{key} {last[key]:.4f} (iter {self.first["iter"]}: {self.first[key]:.4f})'
-            for key in ('acc', 'same_pos', 'local_acc', 'local_same_pos') if key in last) +
+        runner.logger.info(
+            f'{self.name}: ' + '; '.join(f'{key} {last[key]:.4f} (iter {self.first["iter"]}: {self.first[key]:.4f})'
+                                         for key in ('acc', 'same_pos', 'local_acc', 'local_same_pos') if key in last) +
             f'; chance {last["chance"]:.4f}, {last["num_images"]} images, {last["map"]} cells, {self.mode} pairs')
 
     def _parts(self, model: nn.Module):
@@ -200,11 +203,12 @@ class CorrespondenceAccuracyHook(Hook):
         return out
 
     def _score(self, model: nn.Module, use_local_neck: bool) -> dict:
-        extractor = extractor_from_model(model, stage=self.stage, use_local_neck=use_local_neck, branch=self.branch,
-                                         local_level=self.local_level)
+        extractor = extractor_from_model(
+            model, stage=self.stage, use_local_neck=use_local_neck, branch=self.branch, local_level=self.local_level)
         results = evaluate_pairs(extractor, self.pairs, batch_size=len(self.pairs))
-        return dict(summary=summarise(results), per_image={r.name: r.accuracy for r in results},
-                    map=results[0].feat_size1)
+        return dict(
+            summary=summarise(results), per_image={r.name: r.accuracy
+                                                   for r in results}, map=results[0].feat_size1)
 
     def _evaluate(self, runner, done_iters: int) -> dict:
         """Measure, log and return the metrics of the model after ``done_iters`` iterations."""
@@ -215,25 +219,35 @@ class CorrespondenceAccuracyHook(Hook):
             runner.logger.warning(f'{self.name}: the scored map is {h}x{w}; correspondence accuracy is only '
                                   'meaningful on maps of even width >= 6 (raise the view size)')
             self._warned = True
-        record = dict(iter=done_iters, acc=main['summary']['accuracy'],
-                      same_pos=main['summary']['same_position_rate'], image_std=main['summary']['image_std'],
-                      per_image=main['per_image'], chance=1. / (h * w), map=f'{h}x{w}',
-                      num_images=main['summary']['num_images'])
+        record = dict(
+            iter=done_iters,
+            acc=main['summary']['accuracy'],
+            same_pos=main['summary']['same_position_rate'],
+            image_std=main['summary']['image_std'],
+            per_image=main['per_image'],
+            chance=1. / (h * w),
+            map=f'{h}x{w}',
+            num_images=main['summary']['num_images'])
         if not self.use_local_neck and self._parts(model)[2] is not None:
             local = self._score(model, use_local_neck=True)
-            record.update(local_acc=local['summary']['accuracy'],
-                          local_same_pos=local['summary']['same_position_rate'], local_per_image=local['per_image'])
+            record.update(
+                local_acc=local['summary']['accuracy'],
+                local_same_pos=local['summary']['same_position_rate'],
+                local_per_image=local['per_image'])
         record.update(self._collapse(model))
         for key in SCALARS:
             if key in record:
                 runner.message_hub.update_scalar(f'train/{self.name}_{key}', record[key])
         runner.logger.info(f'{self.name} (iter {done_iters}, {record["num_images"]} images, {h}x{w} cells, '
-                           f'chance {record["chance"]:.4f}): ' + '  '.join(
-                               f'{key} {record[key]:.4f}' for key in SCALARS if key in record))
+                           f'chance {record["chance"]:.4f}): ' + '  '.join(f'{key} {record[key]:.4f}'
+                                                                           for key in SCALARS if key in record))
         work_dir = getattr(runner, 'work_dir', None)
         if work_dir:
             with open(osp.join(work_dir, f'{self.name}.jsonl'), 'a') as f:
-                f.write(json.dumps({k: (None if isinstance(v, float) and np.isnan(v) else v)
-                                    for k, v in record.items()}) + '\n')
+                f.write(
+                    json.dumps({
+                        k: (None if isinstance(v, float) and np.isnan(v) else v)
+                        for k, v in record.items()
+                    }) + '\n')
         self._last, self._last_iter = record, done_iters
         return record

@@ -13,6 +13,7 @@ runs, not what it produces, and a run with it stays comparable with the BYOL bas
 few elementwise operations per op. Where the C code computes in double, so do these functions (float32 on Apple's
 MPS, which has no float64).
 """
+
 from typing import Sequence, Tuple
 
 import torch
@@ -231,7 +232,10 @@ def pillow_box_radius(sigma: Tensor, passes: int = 3) -> Tensor:
 
 def _box_blur_pass(x: Tensor, whole: int, ww: Tensor, fw: Tensor, dim: int) -> Tensor:
     """One pass of Pillow's extended box blur along ``dim`` of an int64 batch: ``(ww * window + fw * (two next
-    pixels) + 2**23) >> 24`` with the edge pixels repeated. ``ww``/``fw``: (b, 1, 1, 1) fixed-point weights."""
+    pixels) + 2**23) >> 24`` with the edge pixels repeated.
+
+    ``ww``/``fw``: (b, 1, 1, 1) fixed-point weights.
+    """
     size = x.shape[dim]
     index = torch.arange(-whole - 1, size + whole + 1, device=x.device).clamp_(0, size - 1)
     padded = x.index_select(dim, index)  # edge pixels repeated whole + 1 times

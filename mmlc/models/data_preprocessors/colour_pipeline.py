@@ -6,6 +6,7 @@ The configs are built into the CPU transforms themselves and their parsed settin
 one preset the same way (ColorJitter's ranges, GaussianBlur's magnitude mapping, ...). Parameters are drawn on the
 host from a ``torch.Generator`` (a few numbers per sample) and the images change on their own device.
 """
+
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 

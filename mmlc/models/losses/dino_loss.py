@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """DINO's self-distillation loss (Caron et al., ICCV 2021, §3.1 and Algorithm 1) as pure tensor functions."""
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -42,13 +43,15 @@ def dino_cross_entropy(student_logits: Tensor, teacher_probs: Tensor, student_te
     log_p_s = F.log_softmax(student_logits.float() / student_temp, dim=-1)  # (V, B, K)
     teacher_probs = teacher_probs.detach().float()
     # Element-wise products and sums rather than one (G, V) matmul: autocast would run a matmul in half precision.
-    terms = [-(teacher_probs[i] * log_p_s[j]).sum(dim=-1).mean()  # (B, K) -> scalar
-             for i in range(num_teacher) for j in range(num_views) if j != i]
+    terms = [
+        -(teacher_probs[i] * log_p_s[j]).sum(dim=-1).mean()  # (B, K) -> scalar
+        for i in range(num_teacher) for j in range(num_views) if j != i
+    ]
     return torch.stack(terms).mean()
 
 
 def dino_center_update(center: Tensor, batch_mean: Tensor, momentum: float) -> Tensor:
-    """EMA of the teacher outputs' batch mean (Eq. 4): ``c <- m * c + (1 - m) * mean_b g_t(x_b)``.
+    """EMA of the teacher outputs' batch mean (Equation 4): ``c <- m * c + (1 - m) * mean_b g_t(x_b)``.
 
     Args:
         center (Tensor): The current centre, (1, K).

@@ -4,6 +4,7 @@
 Pure tensor functions (no registry, no config, no distributed calls); the registered
 :class:`~mmlc.models.heads.LCLossHead` holds the hyper-parameters and calls them.
 """
+
 from typing import Iterator, Tuple, Union
 
 import torch
@@ -71,7 +72,7 @@ def valid_and_safe_grid(grid: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def masked_mean_per_image(values: Tensor, valid: Tensor) -> Tensor:
-    """Mean of ``values`` over valid pairs per image, then over images with any valid pair (Eq. 4).
+    """Mean of ``values`` over valid pairs per image, then over images with any valid pair (Equation 4).
 
     With no valid pair in the whole batch the result is ``0 * values.sum()``: zero, yet still
     connected to the autograd graph so that every rank of a DDP run calls backward on the same
@@ -179,7 +180,7 @@ def _normalize_backward_(grad_u: Tensor, x: Tensor, r: Tensor, r3: Tensor, scale
 
 
 def _factors_as(factors: Tensor, dtype: torch.dtype) -> Tensor:
-    """fp32 row or column factors in the ``dtype`` of the (buffer- or feature-sized) tensor they scale.
+    """Fp32 row or column factors in the ``dtype`` of the (buffer- or feature-sized) tensor they scale.
 
     On CPU an op mixing dtypes copies its operands to the common dtype: ``bf16_buffer.mul_(fp32_factors)`` would
     allocate two fp32 copies of the buffer. The factors are clamped to a quarter of the dtype's range (fp16 ends at
@@ -214,7 +215,7 @@ def _blocks(batch: int, cells: int, rows: int) -> Iterator[Tuple[int, int, int, 
 
 
 class _ChunkedPointNLL(torch.autograd.Function):
-    """NLL of Eq. 3 read at bilinear points, without ever holding the (Nt x No) similarity matrix.
+    """NLL of Equation 3 read at bilinear points, without ever holding the (Nt x No) similarity matrix.
 
     Works in the features' dtype: fp32, or fp16 / bf16 under AMP. With half features the similarity buffer and
     both gradients are half and the matrix products run in half (fp32 accumulation inside, as under autocast).
@@ -391,19 +392,22 @@ LEAN_THRESHOLD = 32 * 32
 
 
 def _pair_nll_naive(target_n: Tensor, online_n: Tensor, points: Tensor, tau: float, ho: int, wo: int) -> Tensor:
-    """Eq. 3 on the full (Nt x No) matrix, then bilinear sampling of each row's NLL map. (B, Nt)."""
+    """Equation 3 on the full (Nt x No) matrix, then bilinear sampling of each row's NLL map.
+
+    (B, Nt).
+    """
     b = target_n.shape[0]
     logits = torch.einsum('bcn,bcm->bnm', target_n, online_n) / tau  # (B, Nt, No)  Eq. 2 / tau
     nll = -F.log_softmax(logits, dim=-1)  # (B, Nt, No)  Eq. 3 at every online cell
     return sample_bilinear(nll.reshape(b, -1, ho, wo), points)  # (B, Nt)
 
 
-def _pair_nll_lean(target: Tensor, online: Tensor, points: Tensor, tau: float, ho: int, wo: int,
-                   chunk: int) -> Tensor:
-    """Same values and gradients as :func:`_pair_nll_naive` in O(B * chunk * No) extra memory. (B, Nt) fp32.
+def _pair_nll_lean(target: Tensor, online: Tensor, points: Tensor, tau: float, ho: int, wo: int, chunk: int) -> Tensor:
+    """Same values and gradients as :func:`_pair_nll_naive` in O(B * chunk * No) extra memory.
 
-    Takes the raw (not normalised) features, (B, C, Nt) and (B, C, No), both fp32 or both of one half dtype
-    (computed in that dtype, see :class:`_ChunkedPointNLL`); the gradients have the features' dtype.
+    (B, Nt) fp32.
+        Takes the raw (not normalised) features, (B, C, Nt) and (B, C, No), both fp32 or both of one half dtype
+        (computed in that dtype, see :class:`_ChunkedPointNLL`); the gradients have the features' dtype.
     """
     return _ChunkedPointNLL.apply(target, online, points, ho, wo, tau, chunk * target.shape[0])
 
@@ -414,7 +418,7 @@ def local_contrastive_loss(target: Tensor,
                            tau: float = 0.2,
                            impl: str = 'auto',
                            chunk_size: int = DEFAULT_CHUNK) -> Tensor:
-    """Local contrastive (LC) loss of Islam et al., Eq. 2-4.
+    """Local contrastive (LC) loss of Islam et al., Equations 2-4.
 
     Every target cell p_c is compared by cosine similarity with every online cell (Eq. 2); the
     negative log-likelihood of the softmax over online cells (Eq. 3) is read bilinearly at the
@@ -457,8 +461,8 @@ def local_contrastive_loss(target: Tensor,
     if lean:
         nll_at_points = _pair_nll_lean(target_flat, online_flat, points, float(tau), ho, wo, chunk_size)
     else:
-        nll_at_points = _pair_nll_naive(F.normalize(target_flat, dim=1), F.normalize(online_flat, dim=1), points,
-                                        float(tau), ho, wo)
+        nll_at_points = _pair_nll_naive(
+            F.normalize(target_flat, dim=1), F.normalize(online_flat, dim=1), points, float(tau), ho, wo)
     return masked_mean_per_image(nll_at_points, valid)  # Eq. 4
 
 

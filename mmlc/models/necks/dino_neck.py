@@ -53,8 +53,8 @@ class DINONeck(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels), ('out_channels', out_channels),
-                            ('hid_channels', hid_channels), ('bottleneck_channels', bottleneck_channels),
-                            ('num_layers', num_layers)):
+                            ('hid_channels', hid_channels), ('bottleneck_channels', bottleneck_channels), ('num_layers',
+                                                                                                           num_layers)):
             if not (isinstance(value, int) and value > 0):
                 raise ValueError(f'{name} must be a positive int, got {value!r}')
         self.with_avg_pool = with_avg_pool

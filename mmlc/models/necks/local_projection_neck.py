@@ -29,20 +29,22 @@ class LocalProjectionNeck(BaseModule):
             convs and constant 1 for the BN, as mmpretrain's necks.
     """
 
-    def __init__(self,
-                 in_channels: int = 2048,
-                 hid_channels: int = 2048,
-                 out_channels: int = 256,
-                 norm_cfg: dict = dict(type='SyncBN'),
-                 with_relu: bool = True,
-                 in_index: int = -1,
-                 init_cfg: Optional[Union[dict, List[dict]]] = [
-                     dict(type='Kaiming', layer='Conv2d', mode='fan_in', nonlinearity='relu'),
-                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+    def __init__(
+        self,
+        in_channels: int = 2048,
+        hid_channels: int = 2048,
+        out_channels: int = 256,
+        norm_cfg: dict = dict(type='SyncBN'),
+        with_relu: bool = True,
+        in_index: int = -1,
+        init_cfg: Optional[Union[dict, List[dict]]] = [
+            dict(type='Kaiming', layer='Conv2d', mode='fan_in', nonlinearity='relu'),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+        ]
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('in_channels', in_channels), ('hid_channels', hid_channels),
-                            ('out_channels', out_channels)):
+        for name, value in (('in_channels', in_channels), ('hid_channels', hid_channels), ('out_channels',
+                                                                                           out_channels)):
             if not (isinstance(value, int) and value > 0):
                 raise ValueError(f'{name} must be a positive int, got {value!r}')
         self.in_index = in_index

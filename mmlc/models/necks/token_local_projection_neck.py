@@ -45,19 +45,21 @@ class TokenLocalProjectionNeck(LocalProjectionNeck):
             the convolutions and constant 1 for a BN.
     """
 
-    def __init__(self,
-                 in_channels: int = 384,
-                 hid_channels: int = 384,
-                 out_channels: int = 256,
-                 norm_cfg: dict = dict(type='SyncBN'),
-                 with_relu: bool = False,
-                 num_extra_tokens: int = 1,
-                 patch_grid: Optional[Sequence[int]] = None,
-                 in_index: int = -1,
-                 init_cfg: Optional[Union[dict, List[dict]]] = [
-                     dict(type='Kaiming', layer='Conv2d', mode='fan_in', nonlinearity='relu'),
-                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+    def __init__(
+        self,
+        in_channels: int = 384,
+        hid_channels: int = 384,
+        out_channels: int = 256,
+        norm_cfg: dict = dict(type='SyncBN'),
+        with_relu: bool = False,
+        num_extra_tokens: int = 1,
+        patch_grid: Optional[Sequence[int]] = None,
+        in_index: int = -1,
+        init_cfg: Optional[Union[dict, List[dict]]] = [
+            dict(type='Kaiming', layer='Conv2d', mode='fan_in', nonlinearity='relu'),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+        ]
+    ) -> None:
         norm_type = norm_cfg.get('type') if isinstance(norm_cfg, dict) else None
         if norm_type not in ('BN', 'BN2d', 'SyncBN', 'LN'):
             raise ValueError(f"norm_cfg type must be 'BN', 'SyncBN' or 'LN', got {norm_cfg!r}")
@@ -65,8 +67,14 @@ class TokenLocalProjectionNeck(LocalProjectionNeck):
             raise ValueError(f'num_extra_tokens must be an int >= 0, got {num_extra_tokens!r}')
         if patch_grid is not None and (len(patch_grid) != 2 or min(patch_grid) < 1):
             raise ValueError(f'patch_grid must be None or (h, w) with h, w >= 1, got {patch_grid!r}')
-        super().__init__(in_channels=in_channels, hid_channels=hid_channels, out_channels=out_channels,
-                         norm_cfg=norm_cfg, with_relu=with_relu, in_index=in_index, init_cfg=init_cfg)
+        super().__init__(
+            in_channels=in_channels,
+            hid_channels=hid_channels,
+            out_channels=out_channels,
+            norm_cfg=norm_cfg,
+            with_relu=with_relu,
+            in_index=in_index,
+            init_cfg=init_cfg)
         self.norm_over_channels = isinstance(self.bn, nn.LayerNorm)
         self.num_extra_tokens = num_extra_tokens
         self.patch_grid = None if patch_grid is None else (int(patch_grid[0]), int(patch_grid[1]))

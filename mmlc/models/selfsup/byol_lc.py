@@ -75,17 +75,19 @@ class BYOLLocalContrast(BYOL):
             init_cfg=init_cfg)
         self.alpha = float(alpha)
         # Registers local_neck, local_head and target_local_neck on this model.
-        self.local_branch = LocalBranch(self, local_neck, local_head, local_weights=local_weights,
-                                        symmetric=symmetric, momentum=base_momentum)
+        self.local_branch = LocalBranch(
+            self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)
 
-    def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
+    def correspondence(self,
+                       data_samples: List[DataSample],
+                       feat_size: torch.Size,
+                       device: torch.device,
                        inverse: bool = False) -> Tensor:
         """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
         return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
 
-    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, Tensor]:
-        """Global BYOL loss on [I_c, I_sc] plus the local loss (Eq. 5).
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
+        """Global BYOL loss on [I_c, I_sc] plus the local loss (Equation 5).
 
         Args:
             inputs (list[Tensor]): ``[I_c, I_sc]``, each (B, 3, H, W).
@@ -111,8 +113,8 @@ class BYOLLocalContrast(BYOL):
 
         # Exactly mmpretrain BYOL's symmetrised loss.
         loss_global = 2. * (self.head.loss(proj_c, target_proj_sc) + self.head.loss(proj_sc, target_proj_c))
-        loss_local, logs = self.local_branch.loss(online_sc, target_c, data_samples, online_c=online_c,
-                                                  target_sc=target_sc)
+        loss_local, logs = self.local_branch.loss(
+            online_sc, target_c, data_samples, online_c=online_c, target_sc=target_sc)
         projections = torch.cat([proj_c, proj_sc])  # (2B, D)
         logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
         return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)

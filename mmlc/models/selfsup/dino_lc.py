@@ -36,7 +36,7 @@ def dense_backbone_config(backbone: dict) -> dict:
     if isinstance(backbone_cls, type) and issubclass(backbone_cls, VisionTransformer):
         out_type = backbone.get('out_type', 'cls_token')  # VisionTransformer's default
         if out_type != 'raw':
-            raise ValueError("DINOLocalContrast reads the class token and the patch tokens of one forward pass: a "
+            raise ValueError('DINOLocalContrast reads the class token and the patch tokens of one forward pass: a '
                              f"ViT backbone must output raw tokens (out_type='raw'), got out_type={out_type!r}")
         if not backbone.get('with_cls_token', True):
             raise ValueError("DINOLocalContrast feeds DINO's head the class token: the ViT needs with_cls_token=True")

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The local (LC-loss) branch that a two-view self-supervised algorithm composes."""
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -137,8 +138,8 @@ class LocalBranch:
         self.symmetric = bool(symmetric)
         self._owner = owner
         # One neck keeps the plain `local_neck.*` parameter names; several become `local_neck.<level>.*`.
-        owner.local_neck = (MODELS.build(necks[0]) if len(necks) == 1 else
-                            nn.ModuleList(MODELS.build(cfg) for cfg in necks))
+        owner.local_neck = (
+            MODELS.build(necks[0]) if len(necks) == 1 else nn.ModuleList(MODELS.build(cfg) for cfg in necks))
         owner.local_head = MODELS.build(local_head)
         owner.target_local_neck = CosineEMA(owner.local_neck, momentum=momentum, end_momentum=end_momentum)
 
@@ -192,8 +193,8 @@ class LocalBranch:
         return records_grid(sample_records(data_samples), feat_size, device, inverse)
 
     def _direction_loss(self, online_neck: nn.Module, target_neck: nn.Module, online_feats: Tuple[Tensor, ...],
-                        target_feats: Tuple[Tensor, ...], records: Records,
-                        inverse: bool) -> Tuple[Tensor, Tensor, Tensor]:
+                        target_feats: Tuple[Tensor,
+                                            ...], records: Records, inverse: bool) -> Tuple[Tensor, Tensor, Tensor]:
         """LC-loss of the target neck on one view against the online neck on the other.
 
         ``inverse=False``: target on I_c, online on I_sc (the paper's direction); ``True``: the reverse.
@@ -213,7 +214,7 @@ class LocalBranch:
              data_samples: Sequence[DataSample],
              online_c: Optional[DenseFeats] = None,
              target_sc: Optional[DenseFeats] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """Weighted sum over levels of the LC-loss (Eq. 2-4), and detached diagnostics.
+        """Weighted sum over levels of the LC-loss (Equations 2-4), and detached diagnostics.
 
         Args:
             online_sc (Tensor | tuple[Tensor]): Online dense features of I_sc: the backbone's output tuple of
@@ -237,11 +238,11 @@ class LocalBranch:
         total, logs = 0., {}
         records = sample_records(data_samples)  # built once for every level and direction
         for level, (online_neck, target_neck, weight) in enumerate(self.levels()):
-            loss, grid, online = self._direction_loss(online_neck, target_neck, online_sc, target_c, records,
-                                                      inverse=False)
+            loss, grid, online = self._direction_loss(
+                online_neck, target_neck, online_sc, target_c, records, inverse=False)
             if self.symmetric:
-                reverse, _, _ = self._direction_loss(online_neck, target_neck, online_c, target_sc, records,
-                                                     inverse=True)
+                reverse, _, _ = self._direction_loss(
+                    online_neck, target_neck, online_c, target_sc, records, inverse=True)
                 loss = 0.5 * (loss + reverse)
             total = total + weight * loss
             suffix = '' if self.num_levels == 1 else f'_level{level}'

@@ -32,7 +32,7 @@ def raw_token_backbone(backbone: dict) -> dict:
                          f'type={backbone.get("type")!r}')
     out_type = backbone.get('out_type', 'raw')
     if out_type != 'raw':
-        raise ValueError(f"MoCoV3LocalContrast reads the class token and the patch tokens of one forward pass: its "
+        raise ValueError(f'MoCoV3LocalContrast reads the class token and the patch tokens of one forward pass: its '
                          f"backbone must output raw tokens (out_type='raw' or unset), got out_type={out_type!r}")
     return dict(backbone, out_type='raw')
 
@@ -109,8 +109,8 @@ class MoCoV3LocalContrast(MoCoV3):
             raise ValueError('MoCoV3LocalContrast reads the class token: the backbone needs with_cls_token=True')
         self.alpha = float(alpha)
         # Registers local_neck, local_head and target_local_neck on this model.
-        self.local_branch = LocalBranch(self, local_neck, local_head, local_weights=local_weights,
-                                        symmetric=symmetric, momentum=base_momentum)
+        self.local_branch = LocalBranch(
+            self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)
 
     def split_tokens(self, tokens: Sequence[Tensor],
                      input_hw: Sequence[int]) -> Tuple[Tuple[Tensor], Tuple[Tensor, ...]]:
@@ -128,13 +128,16 @@ class MoCoV3LocalContrast(MoCoV3):
         num_extra = self.backbone.num_extra_tokens
         return (tokens[-1][:, 0], ), tuple(patch_tokens_to_map(t, grid, num_extra) for t in tokens)
 
-    def correspondence(self, data_samples: List[DataSample], feat_size: torch.Size, device: torch.device,
+    def correspondence(self,
+                       data_samples: List[DataSample],
+                       feat_size: torch.Size,
+                       device: torch.device,
                        inverse: bool = False) -> Tensor:
         """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
         return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
-        """MoCo v3's symmetrised loss on [I_c, I_sc] plus the local loss on the patch tokens (Eq. 5).
+        """MoCo v3's symmetrised loss on [I_c, I_sc] plus the local loss on the patch tokens (Equation 5).
 
         Args:
             inputs (list[Tensor]): ``[I_c, I_sc]``, each (B, 3, H, W).
@@ -161,8 +164,8 @@ class MoCoV3LocalContrast(MoCoV3):
 
         # Exactly mmpretrain MoCo v3's symmetrised loss, with view_1 = I_c and view_2 = I_sc.
         loss_global = self.head.loss(q_c, k_sc) + self.head.loss(q_sc, k_c)
-        loss_local, logs = self.local_branch.loss(online_sc, target_c, data_samples, online_c=online_c,
-                                                  target_sc=target_sc)
+        loss_local, logs = self.local_branch.loss(
+            online_sc, target_c, data_samples, online_c=online_c, target_sc=target_sc)
         projections = torch.cat([q_c, q_sc])  # (2B, D)
         logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
         return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)

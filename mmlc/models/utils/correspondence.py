@@ -4,6 +4,7 @@
 Pure geometry on numbers: no images, no randomness. Coordinates are continuous pixel coordinates
 in which pixel ``k`` covers ``[k, k + 1)``, so an image of width ``W`` spans ``[0, W]``.
 """
+
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -48,10 +49,8 @@ def _check_records(sc_box: Tensor, sc_flip: Tensor, ori_shape: Tensor) -> Tuple[
     return sc_box, sc_flip, ori_shape
 
 
-def correspondence_grid(sc_box: Tensor,
-                        sc_flip: Tensor,
-                        ori_shape: Tensor,
-                        feat_size: Union[Sequence[int], torch.Size]) -> Tensor:
+def correspondence_grid(sc_box: Tensor, sc_flip: Tensor, ori_shape: Tensor, feat_size: Union[Sequence[int],
+                                                                                             torch.Size]) -> Tensor:
     """Where each I_c feature-cell centre lands in I_sc, in ``grid_sample`` coordinates.
 
     Args:
@@ -76,9 +75,7 @@ def correspondence_grid(sc_box: Tensor,
     return torch.stack([gx, gy], dim=-1)  # (B, h, w, 2)
 
 
-def inverse_correspondence_grid(sc_box: Tensor,
-                                sc_flip: Tensor,
-                                ori_shape: Tensor,
+def inverse_correspondence_grid(sc_box: Tensor, sc_flip: Tensor, ori_shape: Tensor,
                                 feat_size: Union[Sequence[int], torch.Size]) -> Tensor:
     """Where each I_sc feature-cell centre lands in I_c, in ``grid_sample`` coordinates.
 

@@ -4,6 +4,7 @@
 Both work on the L2-normalised embeddings the losses see. A collapsed run (every input mapped to one vector)
 shows ``embedding_std`` at 0 and ``effective_rank`` at 1.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor

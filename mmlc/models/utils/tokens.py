@@ -87,6 +87,6 @@ def patch_grid_size(patch_embed: nn.Module, input_hw: Sequence[int]) -> Tuple[in
         pad_h, pad_w = padding.get_pad_shape((h, w))
         h, w = h + pad_h, w + pad_w
     conv = patch_embed.projection
-    return tuple((size + 2 * pad - dil * (k - 1) - 1) // stride + 1
-                 for size, k, stride, pad, dil in zip((h, w), conv.kernel_size, conv.stride, conv.padding,
-                                                      conv.dilation))
+    return tuple(
+        (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+        for size, k, stride, pad, dil in zip((h, w), conv.kernel_size, conv.stride, conv.padding, conv.dilation))
