@@ -371,6 +371,41 @@ def pretraining_table(metafiles: Dict[str, dict], prefix: str = '') -> str:
     return '\n'.join(rows)
 
 
+def _spread(values: Sequence[int], fmt) -> str:
+    """'a' or 'a–b' for the smallest and largest of ``values`` as ``fmt`` writes them; '—' for none."""
+    if not values:
+        return '—'
+    low, high = fmt(min(values)), fmt(max(values))
+    return low if low == high else f'{low}–{high}'
+
+
+def collections_table(metafiles: Dict[str, dict], prefix: str = '') -> str:
+    """Markdown table with one row per collection of pretraining configs (the README's short view)."""
+    rows = [
+        '| collection | paper | configs | data | GFLOPs per view | params (M) | weights |',
+        '|---|---|---|---|---|---|---|',
+    ]
+    for meta_path, data in metafiles.items():
+        for collection in data.get('Collections') or []:
+            entries = [
+                e for e in data.get('Models') or []
+                if e.get('In Collection') == collection['Name'] and not is_downstream(e['Config'])
+            ]
+            if not entries:
+                continue
+            paper = collection.get('Paper') or {}
+            folder = osp.dirname(entries[0]['Config'])
+            flops = [e['Metadata']['FLOPs'] for e in entries if e['Metadata'].get('FLOPs')]
+            params = [e['Metadata']['Parameters'] for e in entries if e['Metadata'].get('Parameters')]
+            weights = sum(bool(e.get('Weights')) for e in entries)
+            rows.append(f'| {collection["Name"]} | [{paper.get("Title")}]({paper.get("URL")}) | '
+                        f'[{len(entries)} in `{folder}/`]({prefix}{folder}) | '
+                        f'{", ".join(sorted({e["Metadata"]["Training Data"] for e in entries}))} | '
+                        f'{_spread(flops, _fmt_flops)} | {_spread(params, _fmt_params)} | '
+                        f'{weights or "none yet"} |')
+    return '\n'.join(rows)
+
+
 def downstream_table(metafiles: Dict[str, dict], prefix: str = '') -> str:
     """Markdown table of the downstream entries, with the pretraining entries that list each one."""
     used_by: Dict[str, List[str]] = {}
@@ -407,10 +442,11 @@ def as_mdformat(markdown: str) -> str:
 
 def readme_block(metafiles: Dict[str, dict]) -> str:
     """The README's model-zoo block, markers included."""
-    body = as_mdformat(f'Generated from `configs/*/metafile.yml` by `{TOOL}`; the downstream configs and the '
-                       f'collections\' papers are in [docs/model_zoo.md](docs/model_zoo.md). {DEFINITIONS}\n\n'
-                       f'{pretraining_table(metafiles)}\n')
-    return '\n'.join([README_START, body.rstrip('\n'), README_END])
+    body = as_mdformat(f'Generated from `configs/*/metafile.yml` by `{TOOL}`; every config with its schedule, '
+                       f'batch, FLOPs and parameters, and the downstream configs, are in '
+                       f'[docs/model_zoo.md](docs/model_zoo.md). {DEFINITIONS}\n\n'
+                       f'{collections_table(metafiles)}\n')
+    return '\n\n'.join([README_START, body.strip('\n'), README_END])  # blank lines around, as mdformat keeps it
 
 
 def zoo_doc(metafiles: Dict[str, dict]) -> str:
