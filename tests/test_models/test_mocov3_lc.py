@@ -368,11 +368,117 @@ def test_backbones_without_class_and_patch_tokens_are_refused(backbone, match):
         MODELS.build(lc_cfg(backbone=backbone))
 
 
-def test_a_resnet_backbone_is_refused():
-    cfg = lc_cfg()
-    cfg['backbone'] = dict(type='ResNet', depth=18)
-    with pytest.raises(ValueError, match='VisionTransformer'):
-        MODELS.build(cfg)
+# --- ResNet backbone: the global projector pools the last map, LC reads the map(s) of the same pass -------------
+
+
+def resnet_mocov3_cfg(out_indices=(3, )):
+    """mmpretrain's MoCo v3 ResNet recipe (its projector pools the last map) on a ResNet-18, plain BN on CPU."""
+    cfg = copy.deepcopy(MOCOV3_CFG)
+    cfg['backbone'] = dict(type='ResNet', depth=18, out_indices=out_indices, norm_cfg=dict(type='BN'))
+    cfg['neck'] = dict(_neck(512, 2), with_avg_pool=True)
+    return cfg
+
+
+def resnet_lc_cfg(alpha=0.1, out_indices=(3, ), levels=(-1, ), **kwargs):
+    cfg = resnet_mocov3_cfg(out_indices)
+    channels = [64 * 2**stage for stage in out_indices]  # ResNet-18's stage widths
+    local_necks = [
+        dict(
+            type='LocalProjectionNeck',
+            in_channels=channels[i],
+            hid_channels=32,
+            out_channels=16,
+            in_index=i,
+            norm_cfg=dict(type='BN')) for i in levels
+    ]
+    cfg.update(
+        type='MoCoV3LocalContrast',
+        alpha=alpha,
+        local_neck=local_necks[0] if len(local_necks) == 1 else local_necks,
+        local_head=dict(type='LCLossHead'),
+        **kwargs)
+    return cfg
+
+
+def test_resnet_alpha_zero_equals_mmpretrain_mocov3_and_its_weights_load():
+    torch.manual_seed(0)
+    mocov3 = MODELS.build(resnet_mocov3_cfg())
+    lc = MODELS.build(resnet_lc_cfg(alpha=0.0))
+    missing, unexpected = lc.load_state_dict(mocov3.state_dict(), strict=False)
+    assert unexpected == []
+    assert missing and {k.split('.')[0] for k in missing} == {'local_neck', 'target_local_neck'}
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    for step in range(2):  # step 0 copies the momentum encoder, step 1 moves it: both must stay equal
+        inputs, samples = batch(hw=(64, 128), seed=step)
+        want = mocov3.loss(inputs, samples)['loss']
+        got = lc.loss(inputs, samples)
+        torch.testing.assert_close(got['loss_global'], want, rtol=1e-6, atol=1e-7)
+        assert got['loss_local'].item() == 0.0
+    for key, value in mocov3.state_dict().items():  # the same EMA and BN statistics afterwards
+        torch.testing.assert_close(lc.state_dict()[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_resnet_lc_term_is_local_contrastive_loss_on_the_last_stage_maps():
+    torch.manual_seed(3)
+    lc = MODELS.build(resnet_lc_cfg(alpha=0.5))
+    inputs, samples = batch(hw=(64, 128))
+    out = lc.loss(inputs, samples)
+    with torch.no_grad():  # by hand: momentum encoder's last-stage map of I_c, online one of I_sc (train mode)
+        target_map = lc.momentum_encoder.module[0](inputs[0])[-1]  # (B, 512, 2, 4)
+        online_map = lc.backbone(inputs[1])[-1]
+        target = lc.target_local_neck.module((target_map, ))[0]  # (B, 16, 2, 4)
+        online = lc.local_neck((online_map, ))[0]
+    assert target_map.shape == (3, 512, 2, 4)
+    want = local_contrastive_loss(target, online, correspondence_grid(*records_of(samples), (2, 4)), tau=0.2)
+    torch.testing.assert_close(out['loss_local'], 0.5 * want, rtol=1e-5, atol=1e-6)
+    # By hand: a 2 x 4 map of the 200 x 150 source has cell centres x = 25 + 50 j, y = 37.5 + 75 i; the crop
+    # [10k, 5, 10k + 100, 125] (k = 0, 1, 2) holds both rows and the columns x = 25, 75 only: 4 of 8 cells.
+    assert out['lc_valid_ratio'].item() == pytest.approx(4 / 8)
+
+
+def test_resnet_projector_pools_the_last_stage_and_each_level_gets_its_local_neck():
+    torch.manual_seed(4)
+    lc = MODELS.build(resnet_lc_cfg(alpha=0.5, out_indices=(2, 3), levels=(0, 1), local_weights=[0.5, 0.5]))
+    ref = MODELS.build(resnet_lc_cfg(alpha=0.5))  # last stage only, level 1's local neck, the same weights
+
+    def as_level1(key):
+        for prefix in ('local_neck.', 'target_local_neck.module.'):
+            if key.startswith((prefix + '0.', prefix + '1.')):
+                return prefix + key[len(prefix) + 2:] if key[len(prefix)] == '1' else None
+        return key
+
+    ref.load_state_dict({as_level1(k): v for k, v in lc.state_dict().items() if as_level1(k) is not None})
+    inputs, samples = batch(hw=(64, 128))
+    out, ref_out = lc.loss(inputs, samples), ref.loss(inputs, samples)
+    torch.testing.assert_close(out['loss_global'], ref_out['loss_global'], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out['lc_level1'], ref_out['loss_local'] / 0.5, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # level 0 by hand: stage 3's (B, 256, 4, 8) maps
+        target = lc.target_local_neck.module[0]((lc.momentum_encoder.module[0](inputs[0])[0], ))[0]
+        online = lc.local_neck[0]((lc.backbone(inputs[1])[0], ))[0]
+    assert target.shape == (3, 16, 4, 8)
+    want = local_contrastive_loss(target, online, correspondence_grid(*records_of(samples), (4, 8)))
+    torch.testing.assert_close(out['lc_level0'], want, rtol=1e-5, atol=1e-6)
+
+
+@MODELS.register_module(name='_PooledOnlyBackbone', force=True)
+class _PooledOnlyBackbone(torch.nn.Module):
+    """A backbone without dense features: (B, 512) vectors."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 512)
+
+    def forward(self, x):
+        return (self.fc(x.mean(dim=(2, 3))), )
+
+
+def test_a_backbone_without_maps_is_refused_at_the_first_forward():
+    cfg = resnet_lc_cfg()
+    cfg['backbone'] = dict(type='_PooledOnlyBackbone')
+    model = MODELS.build(cfg)
+    inputs, samples = batch(hw=(64, 128))
+    with pytest.raises(ValueError, match=r'\(B, C, h, w\) maps'):
+        model.loss(inputs, samples)
 
 
 def _unscoped(obj):
@@ -408,3 +514,28 @@ def test_full_recipe_is_mmpretrains_mocov3_vit_small_plus_lc():
     assert 'scale' not in ds.pipeline[1]
     model = MODELS.build(m)
     assert model.backbone.out_type == 'raw' and model.backbone.patch_resolution == (14, 14)
+
+
+def test_resnet50_recipe_is_mmpretrains_mocov3_resnet50_plus_lc():
+    ours = Config.fromfile(osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3-lc_resnet50_8xb512-amp-coslr-100e_in1k.py'))
+    base = Config.fromfile(
+        osp.join(
+            osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'mocov3',
+            'mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py'))
+    assert ours.custom_imports == dict(imports=['mmlc'], allow_failed_imports=False)
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'auto_scale_lr', 'data_preprocessor'):
+        assert _unscoped(ours[key]) == _unscoped(base[key]), key
+    m = ours.model
+    for key in ('backbone', 'neck', 'head', 'base_momentum'):
+        assert _unscoped(m[key]) == _unscoped(base.model[key]), key
+    assert (m.type, m.alpha, m.local_head.tau) == ('MoCoV3LocalContrast', 0.1, 0.2)
+    assert (m.local_neck.type, m.local_neck.in_channels, m.local_neck.hid_channels, m.local_neck.out_channels,
+            m.local_neck.with_relu) == ('LocalProjectionNeck', 2048, 2048, 256, False)
+    ds = ours.train_dataloader.dataset
+    assert (ds.type, ds.split, ours.train_dataloader.batch_size) == (base.train_dataloader.dataset.type, 'train', 512)
+    assert [t['type'] for t in ds.pipeline] == ['LoadImageOrSkip', 'PairedCorrespondenceTransform', 'PackInputs']
+    # I_sc takes MoCo v3's ResNet crop scale (0.2, 1), not the paired transform's default (0.08, 1).
+    assert ds.pipeline[1]['size'] == 224 and tuple(ds.pipeline[1]['scale']) == (0.2, 1.)
+    assert ds.pipeline[2]['algorithm_keys'] == ['sc_box', 'sc_flip', 'src_shape']
+    model = MODELS.build(m)
+    assert type(model.backbone).__name__ == 'ResNet' and model.neck.with_avg_pool
