@@ -2,20 +2,15 @@
 """The DINO + LC CPU config through tools/train.py and mmengine's Runner: both losses, both EMAs, DINO's hooks,
 checkpoints, a bit-exact resume, and 2-process gloo DDP."""
 
-import os
 import os.path as osp
 import re
-import socket
-import subprocess
-import sys
 
 import pytest
 import torch
 
-import mmlc  # noqa: F401  (lets torch.load read full mmengine checkpoints under weights_only=True)
-from conftest import CONFIG_DIR, REPO_ROOT
+from ._training import assert_same_training_state, dist_train, load_iter, train
+from conftest import CONFIG_DIR
 
-TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 CONFIG = osp.join(CONFIG_DIR, 'dino_lc', 'dino-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 DDP_CONFIG = osp.join(CONFIG_DIR, 'dino_lc', 'dino-lc_vit-tiny-p16_2xb4-coslr-300i_bundled-photos-cpu-ddp.py')
 # As tests/test_tools/test_dino_train.py: 4 images per step, no worker processes, every value logged as it is; the
@@ -30,21 +25,8 @@ OPTS = [
 V = 'neck.last_layer.parametrizations.weight.original1'  # the prototypes' direction parameters
 
 
-def _env():
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
-    return env
-
-
 def _train(work_dir, *extra):
-    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(work_dir), *extra, '--cfg-options', *OPTS]
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f'STDOUT:\n{proc.stdout[-4000:]}\nSTDERR:\n{proc.stderr[-4000:]}'
-    return proc.stdout + proc.stderr
-
-
-def _load(work_dir, it):
-    return torch.load(osp.join(work_dir, f'iter_{it}.pth'), weights_only=True)
+    return train(CONFIG, work_dir, OPTS, *extra)
 
 
 @pytest.fixture(scope='module')
@@ -57,7 +39,7 @@ def test_trains_with_both_losses_and_dinos_hooks(straight):
     work_dir, log = straight
     for key in ('loss_global', 'loss_local', 'lc_valid_ratio', 'local_std', 'teacher_temp'):
         assert len(re.findall(rf'Iter\(train\) \[\d/4\].*{key}: ', log)) == 4, key
-    second, fourth = _load(work_dir, 2)['state_dict'], _load(work_dir, 4)['state_dict']
+    second, fourth = load_iter(work_dir, 2)['state_dict'], load_iter(work_dir, 4)['state_dict']
     # Both EMAs took every step; the local branch works on the 4 x 4 patch map of the 64 px global views.
     assert int(fourth['teacher.steps']) == int(fourth['target_local_neck.steps']) == 4
     assert fourth['local_neck.conv1.weight'].shape == (192, 192, 1, 1)
@@ -75,21 +57,7 @@ def test_resume_reproduces_the_uninterrupted_run(straight, tmp_path):
     assert len(re.findall(r'Iter\(train\) \[\d/4\]', log)) == 2  # iterations 2 and 3 only
     # Student, teacher, local branch and its EMA twin (with their step counts), the centre, BN statistics and AdamW's
     # moments come out bit for bit the same.
-    got, want = _load(tmp_path, 4), _load(work_dir, 4)
-    assert got['state_dict'].keys() == want['state_dict'].keys()
-    for key, value in want['state_dict'].items():
-        assert torch.equal(got['state_dict'][key], value), key
-    states = want['optimizer']['state']
-    assert states and got['optimizer']['state'].keys() == states.keys()
-    for index, state in states.items():
-        for name, value in state.items():
-            assert torch.equal(got['optimizer']['state'][index][name], value), f'{index}.{name}'
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    assert_same_training_state(load_iter(tmp_path, 4), load_iter(work_dir, 4))
 
 
 def test_two_process_gloo_ddp(tmp_path):
@@ -97,17 +65,9 @@ def test_two_process_gloo_ddp(tmp_path):
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'default_hooks.logger.interval=1', 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2'
     ]
-    cmd = [
-        'bash',
-        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DDP_CONFIG, '2', '--work-dir',
-        str(tmp_path), '--cfg-options', *opts
-    ]
-    env = dict(_env(), PORT=str(_free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    log = dist_train(DDP_CONFIG, tmp_path, opts)
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert 'loss_local' in log and 'DeviceAgnosticDDP' in log
-    state = _load(tmp_path, 2)['state_dict']
+    state = load_iter(tmp_path, 2)['state_dict']
     assert int(state['teacher.steps']) == int(state['target_local_neck.steps']) == 2
     assert state['head.center'].abs().sum() > 0

@@ -1,19 +1,15 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The CPU DINO config through tools/train.py and mmengine's Runner: hooks in effect, checkpoints, resume."""
 
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
-import mmlc  # noqa: F401  (lets torch.load read full mmengine checkpoints under weights_only=True)
-from conftest import CONFIG_DIR, REPO_ROOT
+from ._training import assert_same_training_state, load_iter, train
+from conftest import CONFIG_DIR
 
-TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 CONFIG = osp.join(CONFIG_DIR, 'dino', 'dino_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 # Small and fast: 4 images per step, no worker processes, every value logged as it is (no smoothing window); the
 # teacher temperature warms up 0.04 -> 0.07 over iterations 0..2 and the last layer stays frozen for 2 iterations.
@@ -30,16 +26,7 @@ V = 'neck.last_layer.parametrizations.weight.original1'  # the prototypes' direc
 
 
 def _train(work_dir, *extra):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
-    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(work_dir), *extra, '--cfg-options', *OPTS]
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f'STDOUT:\n{proc.stdout[-4000:]}\nSTDERR:\n{proc.stderr[-4000:]}'
-    return proc.stdout + proc.stderr
-
-
-def _load(work_dir, it):
-    return torch.load(osp.join(work_dir, f'iter_{it}.pth'), weights_only=True)
+    return train(CONFIG, work_dir, OPTS, *extra)
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +45,7 @@ def test_trains_with_the_teacher_temperature_warm_up(straight):
 
 def test_last_layer_frozen_then_trained_and_teacher_is_an_ema(straight):
     work_dir, _ = straight
-    second, fourth = _load(work_dir, 2)['state_dict'], _load(work_dir, 4)['state_dict']
+    second, fourth = load_iter(work_dir, 2)['state_dict'], load_iter(work_dir, 4)['state_dict']
     # Frozen for iterations 0 and 1: the student's prototypes are still their initial values, so their EMA (the
     # teacher's) equals them, while the rest of the student has moved away from its teacher.
     torch.testing.assert_close(second['teacher.module.1.' + V[len('neck.'):]], second[V])
@@ -76,12 +63,4 @@ def test_resume_reproduces_the_uninterrupted_run(straight, tmp_path):
     temps = [float(t) for t in re.findall(r'Iter\(train\) \[\d/4\].*teacher_temp: ([0-9.]+)', log)]
     assert temps == pytest.approx([0.07, 0.07], abs=1e-4)  # iterations 2 and 3 only
     # Student, teacher (EMA and its step count), the centre, and AdamW's moments come out bit for bit the same.
-    got, want = _load(tmp_path, 4), _load(work_dir, 4)
-    assert got['state_dict'].keys() == want['state_dict'].keys()
-    for key, value in want['state_dict'].items():
-        assert torch.equal(got['state_dict'][key], value), key
-    states = want['optimizer']['state']
-    assert states and got['optimizer']['state'].keys() == states.keys()
-    for index, state in states.items():
-        for name, value in state.items():
-            assert torch.equal(got['optimizer']['state'][index][name], value), f'{index}.{name}'
+    assert_same_training_state(load_iter(tmp_path, 4), load_iter(work_dir, 4))

@@ -2,20 +2,15 @@
 """The MoCo v3 demo configs (tiny ViT) through tools/train.py and mmengine's Runner on CPU: both losses, both EMAs,
 checkpoints, a bit-exact resume of MoCo v3 + LC, and its 2-process gloo DDP config."""
 
-import os
 import os.path as osp
 import re
-import socket
-import subprocess
-import sys
 
 import pytest
 import torch
 
-import mmlc  # noqa: F401  (allows the Runner checkpoint's mmengine types in torch.load(weights_only=True))
-from conftest import CONFIG_DIR, REPO_ROOT
+from ._training import assert_same_training_state, dist_train, load_iter, train
+from conftest import CONFIG_DIR
 
-TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 LC_CONFIG = osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3-lc_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 BASE_CONFIG = osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3_vit-tiny-p16_1xb8-coslr-300i_bundled-photos.py')
 DDP_CONFIG = osp.join(CONFIG_DIR, 'mocov3_lc', 'mocov3-lc_vit-tiny-p16_2xb4-coslr-300i_bundled-photos-cpu-ddp.py')
@@ -29,25 +24,8 @@ FAST = [
 ]
 
 
-def _env():
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
-    return env
-
-
 def _train(config, work_dir, iters, *extra):
-    cmd = [
-        sys.executable, TRAIN, config, '--work-dir',
-        str(work_dir), *extra, '--cfg-options', *FAST, f'train_cfg.max_iters={iters}'
-    ]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
-    return log
-
-
-def _load(work_dir, it):
-    return torch.load(osp.join(work_dir, f'iter_{it}.pth'), weights_only=True)
+    return train(config, work_dir, FAST + [f'train_cfg.max_iters={iters}'], *extra)
 
 
 @pytest.fixture(scope='module')
@@ -60,8 +38,8 @@ def test_mocov3_lc_demo_trains(straight):
     work_dir, log = straight
     for key in ('loss_global', 'loss_local', 'lc_valid_ratio', 'global_std'):
         assert len(re.findall(rf'Iter\(train\) \[\d/4\].*{key}: ', log)) == 4, key
-    ckpt = _load(work_dir, 4)
-    state, second = ckpt['state_dict'], _load(work_dir, 2)['state_dict']
+    ckpt = load_iter(work_dir, 4)
+    state, second = ckpt['state_dict'], load_iter(work_dir, 2)['state_dict']
     assert ckpt['meta']['iter'] == 4
     # Both EMAs took every step; the local branch trained on the 6 x 6 patch map.
     assert int(state['momentum_encoder.steps']) == int(state['target_local_neck.steps']) == 4
@@ -77,29 +55,15 @@ def test_mocov3_lc_resume_reproduces_the_uninterrupted_run(straight, tmp_path):
     assert len(re.findall(r'Iter\(train\) \[\d/4\]', log)) == 2  # iterations 2 and 3 only
     # Online and momentum encoders, the local branch and its EMA twin (with their step counts), BN statistics and
     # AdamW's moments come out bit for bit the same.
-    got, want = _load(tmp_path, 4), _load(work_dir, 4)
-    assert got['state_dict'].keys() == want['state_dict'].keys()
-    for key, value in want['state_dict'].items():
-        assert torch.equal(got['state_dict'][key], value), key
-    states = want['optimizer']['state']
-    assert states and got['optimizer']['state'].keys() == states.keys()
-    for index, state in states.items():
-        for name, value in state.items():
-            assert torch.equal(got['optimizer']['state'][index][name], value), f'{index}.{name}'
+    assert_same_training_state(load_iter(tmp_path, 4), load_iter(work_dir, 4))
 
 
 def test_plain_mocov3_demo_trains_two_iterations(tmp_path):
     log = _train(BASE_CONFIG, tmp_path, 2)
-    ckpt = _load(tmp_path, 2)
+    ckpt = load_iter(tmp_path, 2)
     assert 'loss:' in log and 'loss_local' not in log
     assert ckpt['meta']['iter'] == 2 and int(ckpt['state_dict']['momentum_encoder.steps']) == 2
     assert not any(k.startswith('local_neck.') for k in ckpt['state_dict'])
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_mocov3_lc_two_process_gloo_ddp(tmp_path):
@@ -107,16 +71,8 @@ def test_mocov3_lc_two_process_gloo_ddp(tmp_path):
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'default_hooks.logger.interval=1', 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2'
     ]
-    cmd = [
-        'bash',
-        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), DDP_CONFIG, '2', '--work-dir',
-        str(tmp_path), '--cfg-options', *opts
-    ]
-    env = dict(_env(), PORT=str(_free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+    log = dist_train(DDP_CONFIG, tmp_path, opts)
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert 'loss_local' in log and 'DeviceAgnosticDDP' in log
-    state = _load(tmp_path, 2)['state_dict']
+    state = load_iter(tmp_path, 2)['state_dict']
     assert int(state['momentum_encoder.steps']) == int(state['target_local_neck.steps']) == 2

@@ -9,7 +9,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ..utils import effective_rank, embedding_std
-from .local_branch import LocalBranch
+from .local_branch import LocalBranch, check_alpha
 
 
 @MODELS.register_module()
@@ -63,8 +63,7 @@ class BYOLLocalContrast(BYOL):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
-            raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+        alpha = check_alpha(alpha)  # before the base class builds anything
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -73,7 +72,7 @@ class BYOLLocalContrast(BYOL):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.alpha = float(alpha)
+        self.alpha = alpha
         # Registers local_neck, local_head and target_local_neck on this model.
         self.local_branch = LocalBranch(
             self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)

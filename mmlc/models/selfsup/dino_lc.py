@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..utils.tokens import patch_grid_size, patch_tokens_to_map
 from .dino import DINO
-from .local_branch import LocalBranch
+from .local_branch import LocalBranch, check_alpha
 
 Feats = Tuple[Tensor, ...]
 
@@ -109,8 +109,7 @@ class DINOLocalContrast(DINO):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
-            raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+        alpha = check_alpha(alpha)  # before the base class builds anything
         super().__init__(
             backbone=dense_backbone_config(backbone),
             neck=neck,
@@ -119,7 +118,7 @@ class DINOLocalContrast(DINO):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.alpha = float(alpha)
+        self.alpha = alpha
         # Registers local_neck, local_head and target_local_neck on this model.
         self.local_branch = LocalBranch(
             self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)

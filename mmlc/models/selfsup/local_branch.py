@@ -21,6 +21,20 @@ Records = Tuple[Tensor, Tensor, Tensor]
 RECORD_KEYS = ('sc_box', 'sc_flip', 'src_shape')
 
 
+def check_alpha(alpha: float) -> float:
+    """The weight of the local loss, ``loss = (1 - alpha) * L_global + alpha * L_local`` (Equation 5), validated.
+
+    Args:
+        alpha (float): A number in [0, 1] (not a bool).
+
+    Returns:
+        float: ``alpha`` as a float.
+    """
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
+        raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+    return float(alpha)
+
+
 def level_configs(local_neck: Union[dict, Sequence[dict]],
                   local_weights: Optional[Sequence[float]] = None) -> Tuple[List[dict], List[float]]:
     """Validate the local neck config(s) and their weights.

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..utils import effective_rank, embedding_std
 from ..utils.tokens import patch_grid_size, patch_tokens_to_map
-from .local_branch import LocalBranch
+from .local_branch import LocalBranch, check_alpha
 
 Feats = Tuple[Tensor, ...]
 
@@ -105,8 +105,7 @@ class MoCoV3LocalContrast(MoCoV3):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= 1):
-            raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
+        alpha = check_alpha(alpha)  # before the base class builds anything
         super().__init__(
             backbone=dense_backbone_config(backbone),
             neck=neck,
@@ -117,7 +116,7 @@ class MoCoV3LocalContrast(MoCoV3):
             init_cfg=init_cfg)
         if isinstance(self.backbone, VisionTransformer) and getattr(self.backbone, 'cls_token', None) is None:
             raise ValueError('MoCoV3LocalContrast reads the class token: the backbone needs with_cls_token=True')
-        self.alpha = float(alpha)
+        self.alpha = alpha
         # Registers local_neck, local_head and target_local_neck on this model.
         self.local_branch = LocalBranch(
             self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)
