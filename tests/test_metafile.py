@@ -81,7 +81,15 @@ def test_metafiles_load_with_the_model_index_library_mim_uses():
     assert index.models and all(m.in_collection in names for m in index.models)
 
 
-def test_entries_are_complete(metafiles, entries):
+def test_names_are_unique_and_a_second_hosts_carry_it(tool, metafiles):
+    names = [m['Name'] for data in metafiles.values() for m in data.get('Models') or []]
+    assert len(names) == len(set(names))
+    cfg = 'configs/mmselfsup/byol-lc_resnet50_16xb256-coslr-400e_in1k.py'
+    assert tool.entry_name(cfg) == 'byol-lc_resnet50_16xb256-coslr-400e_in1k_mmselfsup'
+    assert tool.entry_name(cfg.replace('mmselfsup', 'byol_lc')) == 'byol-lc_resnet50_16xb256-coslr-400e_in1k'
+
+
+def test_entries_are_complete(tool, metafiles, entries):
     downstream = {name for name, m in entries.items() if m['Config'].startswith('configs/benchmarks/')}
     for path, data in metafiles.items():
         collections = {c['Name']: c for c in data['Collections']}
@@ -90,7 +98,7 @@ def test_entries_are_complete(metafiles, entries):
             assert osp.exists(osp.join(REPO_ROOT, c['README'])), (path, c['README'])
         for m in data['Models']:
             where = f'{path}: {m["Name"]}'
-            assert m['Name'] == osp.splitext(osp.basename(m['Config']))[0], where
+            assert m['Name'] == tool.entry_name(m['Config']), where
             assert m['Config'].startswith(osp.dirname(path) + '/'), where  # an entry lives beside its config
             assert m['In Collection'] in collections, where
             assert m['Weights'] is None and m['Results'] is None, f'{where}: no checkpoints or results exist yet'

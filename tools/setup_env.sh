@@ -65,7 +65,7 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
   tar -xzf "$SRC"/mmcv-"$MMCV_VER".tar.gz -C "$SRC"
   MMCV_SRC="$SRC/mmcv-$MMCV_VER"
   STEP="patch mmcv (C++20 for ATen; numpy-2 safe adjust_hue)"
-  sed -i 's/-std=c++17/-std=c++20/g' "$MMCV_SRC/setup.py"
+  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$MMCV_SRC/setup.py"
   grep -q -- '-std=c++20' "$MMCV_SRC/setup.py"
   sed -i 's/np\.uint8(hue_factor \* 255)/np.uint8(int(hue_factor * 255) % 256)/g' \
     "$MMCV_SRC/mmcv/image/photometric.py"
@@ -83,7 +83,7 @@ STEP="install the mmcv wheel"
 STEP="install the rest of the stack"
 # mmcv's own dependencies (addict, yapf, opencv, ...) plus the downstream libraries and mmlc's extras.
 "${PIP[@]}" -q addict packaging Pillow pyyaml opencv-python \
-  "$(pin mmpretrain)" "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin ftfy)" "$(pin regex)" \
+  "$(pin mmpretrain)" "$(pin mmdet)" "$(pin mmsegmentation)" "$(pin mmselfsup)" "$(pin mmcls)" "$(pin ftfy)" "$(pin regex)" \
   "$(pin scikit-image)" "$(pin tensorboard)" "$(pin matplotlib)" "$(pin scikit-learn)" "$(pin pytest)" \
   "$(pin colorama)" "$(pin pandas)" "$(pin requests)" "$(pin tabulate)"
 STEP="install openmim without its dependencies (requirements/stack.txt says why)"
@@ -99,11 +99,11 @@ STEP="install mmlc (editable)"
 STEP="verify the installation"
 "$VPY" - <<'PYEOF'
 import mmcv, mmcv.ops, mmdet, mmengine, mmpretrain, mmseg, torch  # noqa: F401
+import mmcls, mmselfsup  # noqa: F401  (both assert their mmcv range on import)
 import mmlc  # noqa: F401
-from packaging.version import Version
-assert Version(mmcv.__version__) < Version('2.2.0'), mmcv.__version__
 print(f'torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
-      f'mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}')
+      f'mmpretrain {mmpretrain.__version__}, mmselfsup {mmselfsup.__version__}, mmdet {mmdet.__version__}, '
+      f'mmseg {mmseg.__version__}')
 PYEOF
 echo "$STAMP_SRC" > "$STAMP"
 log "ready: $VENV"

@@ -1,5 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """Shared by the training tests: tools/train.py and tools/dist_train.sh in a subprocess, their checkpoints."""
+
 import os
 import os.path as osp
 import socket
@@ -31,8 +32,8 @@ def free_port() -> int:
 
 def run_checked(cmd: Sequence[str], env: dict = None, timeout: int = 600) -> str:
     """Run ``cmd`` from the repository root; fail the test with the output's tail unless it exits with 0."""
-    proc = subprocess.run(list(cmd), cwd=REPO_ROOT, env=env or train_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        list(cmd), cwd=REPO_ROOT, env=env or train_env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f'{cmd}\nSTDOUT:\n{proc.stdout[-4000:]}\nSTDERR:\n{proc.stderr[-4000:]}'
     return proc.stdout + proc.stderr
 
@@ -45,8 +46,8 @@ def train(config: str, work_dir, opts: Sequence[str], *extra: str) -> str:
 def dist_train(config: str, work_dir, opts: Sequence[str], processes: int = 2) -> str:
     """``tools/dist_train.sh CONFIG N`` on CPU processes (gloo) at a free port; returns the log."""
     env = dict(train_env(), PORT=str(free_port()), PYTHON=sys.executable)
-    return run_checked(['bash', DIST_TRAIN, config, str(processes), '--work-dir', str(work_dir), '--cfg-options', *opts],
-                       env=env)
+    cmd = ['bash', DIST_TRAIN, config, str(processes), '--work-dir', str(work_dir), '--cfg-options', *opts]
+    return run_checked(cmd, env=env)
 
 
 def load_iter(work_dir, it: int) -> dict:

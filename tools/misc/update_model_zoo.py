@@ -71,6 +71,9 @@ COMPUTED_KEYS = ('Training Data', 'Training Techniques', 'Training Resources', '
                  'Batch Size', 'FLOPs', 'Parameters')
 ENTRY_ORDER = ('Name', 'Metadata', 'In Collection', 'Results', 'Weights', 'Config', 'Downstream')
 NAME_GPUS_BATCH = re.compile(r'_(\d+)xb(\d+)-')
+#: Config folders of a second host (MMSelfSup 1.0.0). Their configs keep the file names of their mmpretrain-hosted
+#: twins, so their model-index names carry the host: ``<config name>_mmselfsup``.
+HOST_FOLDERS = ('mmselfsup', )
 
 
 class ModelZooError(RuntimeError):
@@ -98,6 +101,14 @@ def experiment_configs(root: str, folder: str) -> List[str]:
 def is_downstream(config: str) -> bool:
     """Whether a repository-relative config path is a downstream benchmark (mmdet/mmseg) config."""
     return config.split('/')[1] == DOWNSTREAM_FOLDER
+
+
+def entry_name(config: str) -> str:
+    """A config's model-index name: its file name without ``.py``, plus ``_<host>`` in a :data:`HOST_FOLDERS`
+    folder, so that every name in model-index.yml is unique."""
+    name = osp.splitext(osp.basename(config))[0]
+    folder = config.split('/')[1]
+    return f'{name}_{folder}' if folder in HOST_FOLDERS else name
 
 
 def metafile_path(root: str, folder: str) -> str:
@@ -276,7 +287,7 @@ def updated_metafile(root: str, folder: str, old: dict, flops: bool = True, log=
         if entry is None:
             log(f'{path}: new entry for {config}')
             entry = {
-                'Name': osp.splitext(osp.basename(config))[0],
+                'Name': entry_name(config),
                 'Metadata': {},
                 'In Collection': pick_collection(collections, config, path),
                 'Results': None,

@@ -3,17 +3,95 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmengine.structures import BaseDataElement
 from mmpretrain.models import BYOL
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ..utils import effective_rank, embedding_std
 from .local_branch import LocalBranch, check_alpha
 
 
+class BYOLLocalContrastMixin:
+    """What BYOL + LC-loss is, whichever host's ``BYOL`` it extends: the local branch and the loss (Equation 5).
+
+    A host class lists this mixin before the host's ``BYOL`` (which provides ``backbone``, ``neck``, ``head`` and
+    ``target_net``, a ``CosineEMA`` of ``nn.Sequential(backbone, neck)``), calls :meth:`init_local_branch` after
+    the host's ``__init__`` and implements :meth:`latent_loss`, the one call whose form differs between hosts.
+    Every line of math and geometry is here and in :class:`LocalBranch`, shared by mmpretrain's
+    :class:`BYOLLocalContrast` and MMSelfSup's (``mmlc.mmselfsup.BYOLLocalContrast``).
+    """
+
+    def init_local_branch(self, alpha: float, local_neck: Union[dict, List[dict]], local_head: dict,
+                          local_weights: Optional[Sequence[float]], symmetric: bool,
+                          new_weight_momentum: float) -> None:
+        """Register the local branch on this model.
+
+        Args:
+            alpha (float): Weight of the local loss, already checked by :func:`check_alpha`.
+            local_neck, local_head, local_weights, symmetric: See :class:`LocalBranch`.
+            new_weight_momentum (float): The local target's EMA start momentum as the weight of the *new*
+                parameters (mmpretrain's ``CosineEMA`` convention), equal to the global target's schedule.
+        """
+        self.alpha = alpha
+        # Registers local_neck, local_head and target_local_neck on this model.
+        self.local_branch = LocalBranch(
+            self,
+            local_neck,
+            local_head,
+            local_weights=local_weights,
+            symmetric=symmetric,
+            momentum=new_weight_momentum)
+
+    def latent_loss(self, online: Tensor, target: Tensor) -> Tensor:
+        """The host head's prediction loss of (B, D) online projections against (B, D) target projections."""
+        raise NotImplementedError
+
+    def correspondence(self,
+                       data_samples: List[BaseDataElement],
+                       feat_size: torch.Size,
+                       device: torch.device,
+                       inverse: bool = False) -> Tensor:
+        """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
+        return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
+
+    def loss(self, inputs: List[Tensor], data_samples: List[BaseDataElement], **kwargs) -> Dict[str, Tensor]:
+        """Global BYOL loss on [I_c, I_sc] plus the local loss (Equation 5).
+
+        Args:
+            inputs (list[Tensor]): ``[I_c, I_sc]``, each (B, 3, H, W).
+            data_samples (list[BaseDataElement]): Each carries ``sc_box``, ``sc_flip``, ``src_shape`` (as data
+                fields of mmpretrain's ``DataSample`` or as metainfo of MMSelfSup's ``SelfSupDataSample``).
+
+        Returns:
+            dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted by 1 - alpha and
+            alpha), the local branch's detached diagnostics (see :meth:`LocalBranch.loss`) and the collapse
+            diagnostics ``global_std``/``global_erank`` of the online projections of both views, see
+            :func:`~mmlc.models.utils.embedding_std` and :func:`~mmlc.models.utils.effective_rank`.
+        """
+        assert isinstance(inputs, list) and len(inputs) == 2, 'expects inputs = [I_c, I_sc]'
+        img_c, img_sc = inputs
+        # Online branch: each view's backbone features serve both the global and the local heads.
+        online_c, online_sc = self.backbone(img_c), self.backbone(img_sc)  # tuples of (B, C_s, h_s, w_s)
+        proj_c, proj_sc = self.neck(online_c[-1:])[0], self.neck(online_sc[-1:])[0]  # (B, D) each
+        with torch.no_grad():
+            self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
+            self.local_branch.update_target()
+            target_backbone, target_neck = self.target_net.module
+            target_c, target_sc = target_backbone(img_c), target_backbone(img_sc)
+            target_proj_c, target_proj_sc = target_neck(target_c[-1:])[0], target_neck(target_sc[-1:])[0]  # (B, D)
+
+        # Exactly BYOL's symmetrised loss (both hosts: 2 * (loss(v1 -> v2) + loss(v2 -> v1))).
+        loss_global = 2. * (self.latent_loss(proj_c, target_proj_sc) + self.latent_loss(proj_sc, target_proj_c))
+        loss_local, logs = self.local_branch.loss(
+            online_sc, target_c, data_samples, online_c=online_c, target_sc=target_sc)
+        projections = torch.cat([proj_c, proj_sc])  # (2B, D)
+        logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
+        return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)
+
+
 @MODELS.register_module()
-class BYOLLocalContrast(BYOL):
+class BYOLLocalContrast(BYOLLocalContrastMixin, BYOL):
     """BYOL with the local contrastive loss (Islam et al., WACV 2023): mmpretrain's BYOL plus a
     :class:`LocalBranch`.
 
@@ -72,48 +150,9 @@ class BYOLLocalContrast(BYOL):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.alpha = alpha
-        # Registers local_neck, local_head and target_local_neck on this model.
-        self.local_branch = LocalBranch(
-            self, local_neck, local_head, local_weights=local_weights, symmetric=symmetric, momentum=base_momentum)
+        # mmpretrain's CosineEMA momentum is already the weight of the new parameters.
+        self.init_local_branch(alpha, local_neck, local_head, local_weights, symmetric, base_momentum)
 
-    def correspondence(self,
-                       data_samples: List[DataSample],
-                       feat_size: torch.Size,
-                       device: torch.device,
-                       inverse: bool = False) -> Tensor:
-        """The (B, h, w, 2) grid of I_c cells in I_sc (or of I_sc cells in I_c if ``inverse``)."""
-        return self.local_branch.correspondence(data_samples, feat_size, device, inverse)
-
-    def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
-        """Global BYOL loss on [I_c, I_sc] plus the local loss (Equation 5).
-
-        Args:
-            inputs (list[Tensor]): ``[I_c, I_sc]``, each (B, 3, H, W).
-            data_samples (list[DataSample]): Each carries ``sc_box``, ``sc_flip``, ``src_shape``.
-
-        Returns:
-            dict[str, Tensor]: ``loss_global`` and ``loss_local`` (already weighted by 1 - alpha and
-            alpha), the local branch's detached diagnostics (see :meth:`LocalBranch.loss`) and the collapse
-            diagnostics ``global_std``/``global_erank`` of the online projections of both views, see
-            :func:`~mmlc.models.utils.embedding_std` and :func:`~mmlc.models.utils.effective_rank`.
-        """
-        assert isinstance(inputs, list) and len(inputs) == 2, 'expects inputs = [I_c, I_sc]'
-        img_c, img_sc = inputs
-        # Online branch: each view's backbone features serve both the global and the local heads.
-        online_c, online_sc = self.backbone(img_c), self.backbone(img_sc)  # tuples of (B, C_s, h_s, w_s)
-        proj_c, proj_sc = self.neck(online_c[-1:])[0], self.neck(online_sc[-1:])[0]  # (B, D) each
-        with torch.no_grad():
-            self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
-            self.local_branch.update_target()
-            target_backbone, target_neck = self.target_net.module
-            target_c, target_sc = target_backbone(img_c), target_backbone(img_sc)
-            target_proj_c, target_proj_sc = target_neck(target_c[-1:])[0], target_neck(target_sc[-1:])[0]  # (B, D)
-
-        # Exactly mmpretrain BYOL's symmetrised loss.
-        loss_global = 2. * (self.head.loss(proj_c, target_proj_sc) + self.head.loss(proj_sc, target_proj_c))
-        loss_local, logs = self.local_branch.loss(
-            online_sc, target_c, data_samples, online_c=online_c, target_sc=target_sc)
-        projections = torch.cat([proj_c, proj_sc])  # (2B, D)
-        logs.update(global_std=embedding_std(projections), global_erank=effective_rank(projections))
-        return dict(loss_global=(1. - self.alpha) * loss_global, loss_local=self.alpha * loss_local, **logs)
+    def latent_loss(self, online: Tensor, target: Tensor) -> Tensor:
+        """mmpretrain's ``LatentPredictHead.loss``: predictor on ``online``, then the cosine loss."""
+        return self.head.loss(online, target)

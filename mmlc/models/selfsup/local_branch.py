@@ -62,15 +62,17 @@ def sample_records(data_samples: Sequence[DataSample]) -> Records:
     """Stack the crop records that :class:`~mmlc.datasets.PairedCorrespondenceTransform` put in each sample.
 
     Args:
-        data_samples (list[DataSample]): Each carries ``sc_box`` (4,), ``sc_flip`` and ``src_shape`` (H, W, ...).
+        data_samples (list[DataSample]): Each carries ``sc_box`` (4,), ``sc_flip`` and ``src_shape`` (H, W, ...), as
+            data fields (mmpretrain's ``DataSample``) or metainfo (MMSelfSup's ``SelfSupDataSample``).
 
     Returns:
         tuple[Tensor, Tensor, Tensor]: ``sc_box`` (B, 4) fp32, ``sc_flip`` (B,) bool, ``src_shape`` (B, 2).
     """
     for key in RECORD_KEYS:
         if any(key not in s for s in data_samples):
-            raise KeyError(f'a data sample lacks {key!r}: the pipeline must end with '
-                           f'PairedCorrespondenceTransform and PackInputs(algorithm_keys={list(RECORD_KEYS)})')
+            raise KeyError(f'a data sample lacks {key!r}: the pipeline must end with PairedCorrespondenceTransform '
+                           f'and PackInputs(algorithm_keys={list(RECORD_KEYS)}) (mmpretrain) or '
+                           f'PackSelfSupInputs(meta_keys={list(RECORD_KEYS)}) (MMSelfSup)')
     sc_box = torch.stack([torch.as_tensor(s.sc_box, dtype=torch.float32) for s in data_samples])  # (B, 4)
     sc_flip = torch.as_tensor([bool(s.sc_flip) for s in data_samples])  # (B,)
     src_shape = torch.stack([torch.as_tensor(s.src_shape[:2]) for s in data_samples])  # (B, 2)
