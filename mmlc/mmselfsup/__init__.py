@@ -26,11 +26,11 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 from .registry import import_mmselfsup_models  # isort: skip
 
-import_mmselfsup_models()  # before anything imports mmselfsup.models (it clashes with mmpretrain.models in mmdet's registry)
+# Before anything imports mmselfsup.models, which clashes with mmpretrain.models in mmdet's registry.
+import_mmselfsup_models()
 
 from .byol_lc import BYOLLocalContrast  # noqa: E402
-from .registry import (SHARED_COMPONENTS, drop_missing_registry_locations,  # noqa: E402
-                       register_shared_components)
+from .registry import SHARED_COMPONENTS, drop_missing_registry_locations, register_shared_components  # noqa: E402
 
 #: What :func:`drop_missing_registry_locations` dropped when this module was imported ('REGISTRY: location').
 DROPPED_LOCATIONS = drop_missing_registry_locations()

@@ -1,6 +1,7 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """mmlc's shared components in MMSelfSup's registries, and the two fixes MMSelfSup 1.0.0 needs next to mmpretrain
 1.2.0 on mmengine 0.10.7."""
+
 import importlib
 import importlib.util
 from typing import Dict, List, Tuple
@@ -84,8 +85,10 @@ def import_mmselfsup_models() -> None:
     except ImportError:  # pragma: no cover - mmdet is part of the pinned stack
         importlib.import_module('mmselfsup.models')
         return
-    held = {name: MMDET_MODELS._module_dict.pop(name) for name in CLASHING_MMDET_MODELS
-            if name in MMDET_MODELS._module_dict}  # mmengine has no public unregister
+    held = {
+        name: MMDET_MODELS._module_dict.pop(name)
+        for name in CLASHING_MMDET_MODELS if name in MMDET_MODELS._module_dict
+    }  # mmengine has no public unregister
     try:
         importlib.import_module('mmselfsup.models')
     finally:

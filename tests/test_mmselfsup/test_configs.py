@@ -1,6 +1,6 @@
 # Copyright (c) mmlc contributors. All rights reserved.
-"""configs/mmselfsup/: MMSelfSup-based configs with the same recipe as their mmpretrain-hosted twins, value for
-value, where only the host's terms (EMA momentum convention, packer, default scope) differ."""
+"""The MMSelfSup-based configs (configs/mmselfsup/): the same recipe as their mmpretrain-hosted twins, value for
+value; only the host's terms (EMA momentum convention, packer, default scope) differ."""
 
 import copy
 import os.path as osp

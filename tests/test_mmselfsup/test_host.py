@@ -104,8 +104,10 @@ def test_the_shared_components_are_the_same_classes_in_both_registries():
         for cls in classes:
             assert ss.get(cls.__name__) is cls and pt.get(cls.__name__) is cls, cls.__name__
     names = {cls.__name__ for classes in lc_mmselfsup.SHARED_COMPONENTS.values() for cls in classes}
-    assert {'LocalProjectionNeck', 'LCLossHead', 'PairedCorrespondenceTransform', 'LoadImageOrSkip',
-            'CorrespondenceAccuracyHook'} <= names
+    assert {
+        'LocalProjectionNeck', 'LCLossHead', 'PairedCorrespondenceTransform', 'LoadImageOrSkip',
+        'CorrespondenceAccuracyHook'
+    } <= names
     # BYOL + LC: each host's BYOL under one shared loss (no copy of the math).
     ss_cls, pt_cls = SS_MODELS.get('BYOLLocalContrast'), PRETRAIN_MODELS.get('BYOLLocalContrast')
     assert ss_cls is lc_mmselfsup.BYOLLocalContrast and ss_cls is not pt_cls
@@ -258,8 +260,10 @@ def _python(code: str) -> str:
 
 
 def test_mmselfsup_models_import_next_to_mmpretrain_models():
-    """Upstream, ``import mmselfsup.models`` fails wherever mmdet 3.3 and mmpretrain are installed: both register
-    ``ResLayerExtraNorm`` into mmdet's registry. Through mmlc.mmselfsup it imports, and mmdet keeps mmpretrain's."""
+    """``import mmselfsup.models`` fails upstream (mmdet 3.3 and mmpretrain both installed) and works through mmlc.
+
+    Both packages register ``ResLayerExtraNorm`` into mmdet's registry; after mmlc.mmselfsup mmdet keeps mmpretrain's.
+    """
     assert "upstream: 'ResLayerExtraNorm is already registered in model" in _python(UPSTREAM_CLASH)
     assert 'mmdet keeps mmpretrain class: True' in _python(FIXED)
 

@@ -12,9 +12,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
+from test_tools._training import dist_train, load_iter, train
 
 from conftest import CONFIG_DIR, DEMO_CONFIG, load_script
-from test_tools._training import dist_train, load_iter, train
 
 pytest.importorskip('mmselfsup')
 
