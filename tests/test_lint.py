@@ -1,8 +1,12 @@
 # Copyright (c) mmlc contributors. All rights reserved.
 """The lint set is OpenMMLab's, runs offline from the project's environment, and gates CI."""
 
+import os
 import os.path as osp
 import re
+import shutil
+import subprocess
+import sys
 
 import yaml
 
@@ -50,4 +54,19 @@ def test_ci_runs_the_lint_before_the_tests_and_fails_on_it():
     assert steps.index('bash tools/lint.sh') < next(i for i, s in enumerate(steps)
                                                     if s.startswith('bash tools/test.sh'))
     lint = _read('tools', 'lint.sh')
-    assert 'pre-commit run' in lint and '--all-files' in lint and 'set -euo pipefail' in lint
+    assert 'pre-commit run' in lint and 'set -euo pipefail' in lint
+
+
+def test_lint_checks_files_not_yet_added_to_git(tmp_path):
+    """A new, untracked file is linted too (pre-commit's --all-files would skip it, and CI's clean clone not)."""
+    for rel in ('tools/lint.sh', '.pre-commit-config.yaml', 'setup.cfg'):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(osp.join(REPO_ROOT, rel), tmp_path / rel)
+    subprocess.run(['git', 'init', '-q'], cwd=tmp_path, check=True)
+    subprocess.run(['git', 'add', 'tools', '.pre-commit-config.yaml', 'setup.cfg'], cwd=tmp_path, check=True)
+    (tmp_path / 'new_module.py').write_text('X = 1  # ' + 'x' * 130 + '\n')  # untracked, over 120 columns
+    env = dict(os.environ, MMLC_VENV=osp.dirname(osp.dirname(sys.executable)))
+    proc = subprocess.run(['bash', 'tools/lint.sh', 'flake8'], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # a hook id alone: pre-commit's own file selection
+    proc = subprocess.run(['bash', 'tools/lint.sh'], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and 'new_module.py:1:121: E501' in proc.stdout, proc.stdout + proc.stderr
