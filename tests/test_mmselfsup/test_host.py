@@ -276,3 +276,12 @@ def test_mmselfsups_missing_runner_module_is_handled():
     assert ("dropped: ['LOOPS: mmselfsup.engine.runner', 'RUNNERS: mmselfsup.engine.runner', "
             "'RUNNER_CONSTRUCTORS: mmselfsup.engine.runner']") in out
     assert 'registry is mmselfsup LOOPS: True' in out and 'built from mmselfsup scope: True' in out
+
+
+def test_import_mmlc_alone_serves_both_hosts():
+    """Where MMSelfSup is installed, ``import mmlc`` registers into its registries too (no second import needed)."""
+    out = _python('import sys, mmlc, mmselfsup.registry as r\n'
+                  "m = sys.modules.get('mmlc.mmselfsup')\n"
+                  "print(m is not None, r.MODELS.get('BYOLLocalContrast') is getattr(m, 'BYOLLocalContrast', 0), "
+                  "r.TRANSFORMS.get('PairedCorrespondenceTransform') is mmlc.datasets.PairedCorrespondenceTransform)")
+    assert out.split() == ['True', 'True', 'True']
