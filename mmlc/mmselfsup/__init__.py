@@ -24,13 +24,13 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError('mmlc.mmselfsup registers mmlc into MMSelfSup 1.0.0, which is not importable here '
                       f'({err}); `bash tools/setup_env.sh` installs it next to mmpretrain') from err
 
-from .registry import import_mmselfsup_models  # isort: skip
+from .registry import (SHARED_COMPONENTS, drop_missing_registry_locations, import_mmselfsup_models,
+                       register_shared_components)
 
 # Before anything imports mmselfsup.models, which clashes with mmpretrain.models in mmdet's registry.
 import_mmselfsup_models()
 
 from .byol_lc import BYOLLocalContrast  # noqa: E402
-from .registry import SHARED_COMPONENTS, drop_missing_registry_locations, register_shared_components  # noqa: E402
 
 #: What :func:`drop_missing_registry_locations` dropped when this module was imported ('REGISTRY: location').
 DROPPED_LOCATIONS = drop_missing_registry_locations()

@@ -23,12 +23,11 @@ SHARED_COMPONENTS: Dict[str, Tuple[type, ...]] = {
 
 
 def register_shared_components() -> None:
-    """Register :data:`SHARED_COMPONENTS` into ``mmselfsup.registry`` (idempotent)."""
+    """Register :data:`SHARED_COMPONENTS` into ``mmselfsup.registry`` (idempotent: ``force`` re-registers)."""
     for registry_name, classes in SHARED_COMPONENTS.items():
         registry: Registry = getattr(mmselfsup_registry, registry_name)
         for cls in classes:
-            if registry.get(cls.__name__) is not cls:
-                registry.register_module(module=cls, force=True)
+            registry.register_module(module=cls, force=True)
 
 
 def drop_missing_registry_locations() -> List[str]:

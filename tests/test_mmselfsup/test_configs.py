@@ -3,6 +3,7 @@
 value; only the host's terms (EMA momentum convention, packer, default scope) differ."""
 
 import copy
+import os
 import os.path as osp
 
 import pytest
@@ -36,7 +37,7 @@ def pair(name):
 
 
 def test_the_folder_holds_the_paper_recipe_the_demo_and_the_ddp_variant():
-    assert {PAPER, DEMO, DDP} <= set(p for p in __import__('os').listdir(SS_DIR) if p.endswith('.py'))
+    assert {PAPER, DEMO, DDP} <= set(p for p in os.listdir(SS_DIR) if p.endswith('.py'))
 
 
 @pytest.mark.parametrize('name', [PAPER, DEMO, DDP])
@@ -97,7 +98,7 @@ def test_same_recipe_as_the_mmpretrain_hosted_twin(name):
     assert ss['train_dataloader']['dataset']['type'] == pt['train_dataloader']['dataset']['type'] or name == PAPER
     assert ss['optim_wrapper'] == pt['optim_wrapper']
     assert ss['param_scheduler'] == pt['param_scheduler']
-    assert {k: v for k, v in ss['train_cfg'].items()} == pt['train_cfg'] or name == PAPER
+    assert ss['train_cfg'] == pt['train_cfg'] or name == PAPER
     assert ss['train_cfg'].get('max_epochs') == pt['train_cfg'].get('max_epochs')
     assert ss['train_cfg'].get('max_iters') == pt['train_cfg'].get('max_iters')
     for key in ('custom_hooks', 'model_wrapper_cfg'):

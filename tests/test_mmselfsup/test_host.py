@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 
+import mmpretrain.registry as pretrain_registry
 import numpy as np
 import pytest
 import torch
@@ -99,8 +100,7 @@ def max_iters():
 
 def test_the_shared_components_are_the_same_classes_in_both_registries():
     for registry_name, classes in lc_mmselfsup.SHARED_COMPONENTS.items():
-        ss, pt = getattr(mmselfsup_registry, registry_name), getattr(
-            __import__('mmpretrain.registry', fromlist=[registry_name]), registry_name)
+        ss, pt = getattr(mmselfsup_registry, registry_name), getattr(pretrain_registry, registry_name)
         for cls in classes:
             assert ss.get(cls.__name__) is cls and pt.get(cls.__name__) is cls, cls.__name__
     names = {cls.__name__ for classes in lc_mmselfsup.SHARED_COMPONENTS.values() for cls in classes}
